@@ -1,0 +1,1 @@
+"""Edit data: the canonical record, loaders for real formats, preparation, validation."""

