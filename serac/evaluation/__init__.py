@@ -1,0 +1,1 @@
+"""Evaluation: ES/DD and scope metrics, the k-edits protocol, baselines."""

@@ -1,0 +1,1 @@
+"""Training of the scope classifier, counterfactual model and offline base model."""
