@@ -1,0 +1,106 @@
+"""Training examples derived from edit records (pure functions, no models).
+
+- Scope classifier (paper, sec. 3): positives are (edit, in-scope input) pairs,
+  including the edit input itself; negatives are the edit's out-of-scope inputs
+  and *hard negatives*: inputs of the nearest other edits by embedding.
+- Counterfactual model: (edit, in-scope query) -> in-scope label, trained by NLL.
+- Offline base model: the pre-edit beliefs: edit input and rephrasings ->
+  ground truth, out-of-scope inputs -> their labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from serac.data.schema import EditRecord
+
+
+@dataclass(frozen=True)
+class ScopePair:
+    edit: int
+    """Index of the edit in the record list."""
+    query: str
+    in_scope: bool
+
+
+@dataclass(frozen=True)
+class CounterfactualExample:
+    edit_input: str
+    edit_label: str
+    query: str
+    target: str
+
+
+def scope_pairs(
+    records: Sequence[EditRecord], neighbours: Sequence[Sequence[int]] | None = None
+) -> list[ScopePair]:
+    """Positive and negative (edit, query) pairs for the scope classifier.
+
+    ``neighbours[i]`` lists the indices of the nearest other edits of edit ``i``;
+    their inputs become hard negatives of edit ``i``. A query that is also
+    in scope of edit ``i`` (same text) is never used as its negative.
+    """
+    pairs: list[ScopePair] = []
+    for i, rec in enumerate(records):
+        positives = {rec.edit_input, *(e.input for e in rec.in_scope)}
+        pairs.extend(ScopePair(i, q, True) for q in sorted(positives))
+        negatives = [e.input for e in rec.out_of_scope]
+        for j in (neighbours[i] if neighbours is not None else ()):
+            if j != i:
+                other = records[j]
+                negatives.append(other.edit_input)
+                negatives.extend(e.input for e in other.in_scope[:1])
+        seen: set[str] = set()
+        for q in negatives:
+            if q not in positives and q not in seen:
+                seen.add(q)
+                pairs.append(ScopePair(i, q, False))
+    return pairs
+
+
+def counterfactual_examples(records: Sequence[EditRecord], include_edit_input: bool = True) -> list[CounterfactualExample]:
+    """(edit, query) -> target for every labelled in-scope query (and the edit input itself)."""
+    out: list[CounterfactualExample] = []
+    for rec in records:
+        queries = [(rec.edit_input, rec.edit_label)] if include_edit_input else []
+        queries += [(e.input, e.label) for e in rec.in_scope if e.label is not None]
+        seen: set[str] = set()
+        for query, target in queries:
+            if query not in seen:
+                seen.add(query)
+                out.append(CounterfactualExample(rec.edit_input, rec.edit_label, query, target))
+    return out
+
+
+def base_examples(records: Sequence[EditRecord]) -> list[tuple[str, str]]:
+    """(query, answer) pairs of the world *before* the edits, for the offline base model."""
+    out: dict[str, str] = {}
+    for rec in records:
+        if rec.ground_truth:
+            out.setdefault(rec.edit_input, rec.ground_truth)
+            for e in rec.in_scope:
+                out.setdefault(e.input, rec.ground_truth)
+        for e in rec.out_of_scope:
+            if e.label is not None:
+                out.setdefault(e.input, e.label)
+    return sorted(out.items())
+
+
+def nearest_neighbours(embeddings: np.ndarray, k: int) -> list[list[int]]:
+    """For each row, the indices of its ``k`` most similar other rows (cosine on unit rows)."""
+    n = embeddings.shape[0]
+    if k <= 0 or n < 2:
+        return [[] for _ in range(n)]
+    k = min(k, n - 1)
+    out: list[list[int]] = []
+    for start in range(0, n, 1024):
+        sims = embeddings[start : start + 1024] @ embeddings.T
+        for r in range(sims.shape[0]):
+            sims[r, start + r] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+        out.extend(np.take_along_axis(top, order, axis=1).tolist())
+    return out

@@ -1,0 +1,48 @@
+import numpy as np
+
+from serac.data.schema import EditRecord, Example
+from serac.training.examples import base_examples, counterfactual_examples, nearest_neighbours, scope_pairs
+
+
+def _records():
+    a = EditRecord("qa", "Who leads the UK?", "Boris Johnson", ground_truth="Theresa May",
+                   in_scope=[Example("Who is the UK prime minister?", "Boris Johnson")],
+                   out_of_scope=[Example("Who leads France?", "Macron")])
+    b = EditRecord("qa", "Capital of Peru?", "Cusco", ground_truth="Lima",
+                   in_scope=[Example("What is Peru's capital?", "Cusco")],
+                   out_of_scope=[Example("Capital of Chile?", "Santiago")])
+    return [a, b]
+
+
+def test_scope_pairs_positives_negatives_and_hard_negatives():
+    recs = _records()
+    pairs = scope_pairs(recs, neighbours=[[1], [0]])
+    pos0 = {p.query for p in pairs if p.edit == 0 and p.in_scope}
+    neg0 = {p.query for p in pairs if p.edit == 0 and not p.in_scope}
+    assert pos0 == {"Who leads the UK?", "Who is the UK prime minister?"}
+    assert neg0 == {"Who leads France?", "Capital of Peru?", "What is Peru's capital?"}
+    assert not pos0 & neg0
+
+
+def test_hard_negative_never_contradicts_a_positive():
+    a = EditRecord("qa", "same question", "x", in_scope=[Example("shared", "x")])
+    b = EditRecord("qa", "other", "y", in_scope=[Example("shared", "y")])
+    pairs = scope_pairs([a, b], neighbours=[[1], [0]])
+    assert not any(p.query == "shared" and not p.in_scope for p in pairs)
+
+
+def test_counterfactual_and_base_examples():
+    recs = _records()
+    cf = counterfactual_examples(recs)
+    assert {(e.query, e.target) for e in cf if e.edit_label == "Cusco"} == {
+        ("Capital of Peru?", "Cusco"), ("What is Peru's capital?", "Cusco")}
+    base = dict(base_examples(recs))
+    assert base["What is Peru's capital?"] == "Lima" and base["Capital of Chile?"] == "Santiago"
+
+
+def test_nearest_neighbours_excludes_self():
+    e = np.eye(4, dtype=np.float32)
+    e[1] = e[0] * 0.9 + e[1] * 0.1
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    nn = nearest_neighbours(e, 1)
+    assert nn[0] == [1] and nn[1] == [0] and all(i not in row for i, row in enumerate(nn))
