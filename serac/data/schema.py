@@ -131,7 +131,7 @@ EDIT_SCHEMA = pa.schema(
         pa.field("in_scope", pa.list_(EXAMPLE_TYPE)),
         pa.field("out_of_scope", pa.list_(EXAMPLE_TYPE)),
         pa.field("source", pa.string()),
-        pa.field("ingested_at", pa.timestamp("s", tz="UTC")),
+        pa.field("ingested_at", pa.timestamp("ms", tz="UTC")),  # Parquet stores ms anyway
     ],
     metadata={"serac.schema": "edit-record/1"},
 )
