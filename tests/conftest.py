@@ -1,6 +1,11 @@
 """Shared test setup: offline model hub, one torch thread (the machine has 2 cores)."""
 
 import os
+import sys
+from pathlib import Path
+
+# shared test helpers (tests/tiny.py) importable from every test folder
+sys.path.insert(0, str(Path(__file__).parent))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,129 @@
+"""The counterfactual model: answers a query as if the retrieved edit were true.
+
+SERAC routes in-scope queries here. The model reads the edit and the query as
+one text, written by ``CounterfactualConfig.template`` (fields ``edit_input``,
+``edit_label``, ``query``), and produces the answer; for the ``classifier`` kind
+the answer is one of the configured label names (e.g. "true"/"false").
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from serac.config import CounterfactualConfig
+from serac.models.artifacts import ArtifactError, read_artifact_info
+from serac.models.device import resolve_device
+from serac.models.seq2seq import TextToText
+
+ARTIFACT_KIND = "counterfactual"
+TEMPLATE_FIELDS = frozenset({"edit_input", "edit_label", "query"})
+
+
+def check_template(template: str) -> str:
+    """Return ``template`` if it uses only the known fields (and at least ``query``); else ValueError."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"counterfactual template {template!r} is malformed: {exc}") from exc
+    unknown = names - TEMPLATE_FIELDS
+    if unknown:
+        raise ValueError(
+            f"counterfactual template {template!r}: unknown field(s) {sorted(unknown)}; "
+            f"allowed {sorted(TEMPLATE_FIELDS)}"
+        )
+    if "query" not in names:
+        raise ValueError(f"counterfactual template {template!r} must contain {{query}}")
+    return template
+
+
+class CounterfactualModel(nn.Module):
+    """A :class:`TextToText` conditioned on (edit input, edit label, query)."""
+
+    def __init__(self, text_to_text: TextToText, template: str = CounterfactualConfig.template) -> None:
+        super().__init__()
+        self.text_to_text = text_to_text
+        self.template = check_template(template)
+
+    @property
+    def kind(self) -> str:
+        return self.text_to_text.kind
+
+    @classmethod
+    def from_config(cls, cfg: CounterfactualConfig, device: str | torch.device = "cpu") -> CounterfactualModel:
+        """Pretrained starting point for training (offline default: the MiniLM encoder-decoder).
+
+        Returned in eval mode, like transformers' ``from_pretrained``: call ``.train()`` to train.
+        """
+        t2t = TextToText.from_pretrained(
+            cfg.kind,
+            cfg.name_or_path,
+            decoder_layers=cfg.decoder_layers,
+            labels=cfg.labels,
+            max_input_length=cfg.max_input_length,
+            max_target_length=cfg.max_target_length,
+            max_new_tokens=cfg.max_new_tokens,
+        )
+        return cls(t2t, cfg.template).to(_device(device)).eval()
+
+    def format_inputs(
+        self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
+    ) -> list[str]:
+        """One model input per (edit input, edit label, query) triple, written by the template."""
+        _same_length(edit_inputs=edit_inputs, edit_labels=edit_labels, queries=queries)
+        return [
+            self.template.format(edit_input=e, edit_label=label, query=q)
+            for e, label, q in zip(edit_inputs, edit_labels, queries)
+        ]
+
+    def loss(
+        self,
+        edit_inputs: Sequence[str],
+        edit_labels: Sequence[str],
+        queries: Sequence[str],
+        targets: Sequence[str],
+    ) -> torch.Tensor:
+        """Mean token NLL of ``targets`` (cross-entropy over labels for the classifier kind)."""
+        _same_length(queries=queries, targets=targets)
+        return self.text_to_text.loss(self.format_inputs(edit_inputs, edit_labels, queries), targets)
+
+    def answer(
+        self,
+        edit_inputs: Sequence[str],
+        edit_labels: Sequence[str],
+        queries: Sequence[str],
+        batch_size: int = 32,
+    ) -> list[str]:
+        """Greedy answers (label names for the classifier kind)."""
+        return self.text_to_text.generate(self.format_inputs(edit_inputs, edit_labels, queries), batch_size)
+
+    def save(self, directory: str | Path) -> Path:
+        """config.json (kind, HF config, template, ...) + model.safetensors + tokenizer/."""
+        return self.text_to_text.save(directory, artifact_kind=ARTIFACT_KIND, extra={"template": self.template})
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> CounterfactualModel:
+        """Rebuild from :meth:`save`'s output; the saved template wins (the model was trained with it)."""
+        info = read_artifact_info(directory, ARTIFACT_KIND)
+        template = (info.config.get("extra") or {}).get("template")
+        if not isinstance(template, str):
+            raise ArtifactError(f"{info.path / 'config.json'}: missing the counterfactual template")
+        t2t = TextToText.load(directory, _device(device), artifact_kind=ARTIFACT_KIND)
+        try:
+            return cls(t2t, template).eval()
+        except ValueError as exc:
+            raise ArtifactError(f"{info.path / 'config.json'}: {exc}") from exc
+
+
+def _same_length(**columns: Sequence[str]) -> None:
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"inputs of different lengths: {lengths}")
+
+
+def _device(device: str | torch.device) -> torch.device:
+    return resolve_device(device) if isinstance(device, str) else device
