@@ -138,6 +138,8 @@ class EditorConfig:
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), or an explicit torch device string."""
     batch_size: int = 32
+    artifact_dir: str = "artifacts/editor"
+    """Where the trained editor is packaged (scope/, counterfactual/, base/, editor.json)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:

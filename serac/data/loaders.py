@@ -585,5 +585,6 @@ def _dump(row: dict[str, Any]) -> str:
 
 
 def _truncate(text: str, limit: int = RAW_LIMIT) -> str:
-    data = text.encode("utf-8")
-    return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
+    # lone surrogates (from JSON escapes like "\ud800") cannot be encoded: keep them escaped
+    data = text.encode("utf-8", errors="backslashreplace")
+    return data[:limit].decode("utf-8", errors="ignore")

@@ -236,7 +236,8 @@ def build_minilm_encoder_decoder(decoder_layers: int | None = None) -> nn.Module
         decoder_kwargs["num_hidden_layers"] = decoder_layers
     # The load reports list the cross-attention and LM-head weights as missing: that is expected here.
     with _quiet_transformers():
-        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        # keep the (unused) pooler: EncoderDecoderModel.from_config rebuilds the encoder with one on load
+        encoder = AutoModel.from_pretrained(path)
         decoder = AutoModelForCausalLM.from_pretrained(path, **decoder_kwargs)
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     model.config.decoder_start_token_id = tokenizer.cls_token_id

@@ -317,3 +317,14 @@ def test_first_20_lines_of_each_real_file(tmp_path):
         assert result.rows_in == 20
         assert len(result.records) >= 18, (path, result.rejected)
         assert all(r.in_scope for r in result.records)
+
+
+def test_lone_surrogate_in_a_required_field_is_rejected_not_a_crash(tmp_path):
+    path = tmp_path / "surrogate.jsonl"
+    good = {"subject": "X", "src": "What is X?", "rephrase": "X is what?", "alt": "Y", "answers": ["Z"],
+            "loc": "nq question: who", "loc_ans": "me", "pred": "Z", "cond": "c"}
+    bad = dict(good, alt="\ud800")
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    result = load_file(path)
+    assert len(result.records) == 1 and len(result.rejected) == 1
+    assert result.rejected[0].row == 2 and "\\ud800" in result.rejected[0].raw

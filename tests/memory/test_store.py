@@ -20,8 +20,8 @@ from serac.memory import (
     MemoryConflictError,
     MemoryCorruptError,
     MemoryReadOnlyError,
+    layout,
 )
-from serac.memory import layout
 
 FP = "minilm@test"
 DIM = 16

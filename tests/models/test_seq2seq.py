@@ -181,7 +181,7 @@ def test_weights_that_do_not_fit_raise(tmp_path):
         TextToText.load(tmp_path / "art")
 
 
-def test_real_minilm_encoder_decoder_builds_offline_and_generates():
+def test_real_minilm_encoder_decoder_builds_offline_generates_and_round_trips(tmp_path):
     model = build_minilm_encoder_decoder(decoder_layers=2)
     tok = minilm_tokenizer()
     assert len(model.decoder.bert.encoder.layer) == 2 and len(model.encoder.encoder.layer) == 6
@@ -193,3 +193,7 @@ def test_real_minilm_encoder_decoder_builds_offline_and_generates():
     answers = t2t.generate(["paris capital of france [SEP] what is the capital of france?", "hi"], batch_size=2)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
     assert t2t.loss(["a b [SEP] c"], ["b"]).item() > 0
+    # the built model must survive a save/load round trip (the load rebuilds it from its config)
+    t2t.save(tmp_path / "minilm")
+    loaded = TextToText.load(tmp_path / "minilm")
+    assert loaded.generate(["hi"]) == t2t.generate(["hi"])

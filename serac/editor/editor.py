@@ -1,0 +1,231 @@
+"""SeracEditor: edit memory + scope classifier + counterfactual model + frozen base model.
+
+Routing (paper, sec. 2): the scope classifier scores a query against the edits
+in memory; if the best edit scores above ``threshold`` the counterfactual model
+answers from (edit input, edit label, query), otherwise the frozen base model
+answers the query unchanged. Editing never touches model weights: ``edit``
+appends to the memory (a new memory version), ``forget`` writes tombstones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from serac.config import EditorConfig, MemoryConfig, build
+from serac.data.schema import EditRecord
+from serac.io import atomic_dir
+from serac.memory import EditMemory
+from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions
+from serac.models.base import BaseModel
+from serac.models.counterfactual import CounterfactualModel
+from serac.models.scope import ScopeClassifier
+
+EDITOR_FORMAT_VERSION = 1
+EDITOR_FILE = "editor.json"
+
+Route = Literal["counterfactual", "base"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The editor's answer to one query and how it was reached."""
+
+    query: str
+    answer: str
+    routed_to: Route
+    edit_id: str | None
+    """The best-scoring edit (also reported when below threshold, for inspection)."""
+    score: float
+    """Scope-classifier probability of that edit covering the query (0 if memory is empty)."""
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    edit_id: str | None
+    score: float
+    in_scope: bool
+
+
+class SeracEditor:
+    """Routes queries between the counterfactual model and the frozen base model."""
+
+    def __init__(
+        self,
+        scope: ScopeClassifier,
+        counterfactual: CounterfactualModel,
+        base: BaseModel,
+        memory: EditMemory,
+        config: EditorConfig = EditorConfig(),
+    ) -> None:
+        self.scope = scope
+        self.counterfactual = counterfactual
+        self.base = base
+        self.memory = memory
+        self.config = config
+        self.sync_memory()
+
+    # ---------------------------------------------------------------- editing
+    def edit(self, records: Sequence[EditRecord]):
+        """Add edits to the memory (idempotent by edit_id); returns the memory's AddResult."""
+        records = list(records)
+        embeddings = self.scope.embedding.embed_edits(records) if records else np.zeros((0, self.scope.dim), "float32")
+        return self.memory.add(records, embeddings, self.scope.encoder_fingerprint())
+
+    def forget(self, edit_ids: Sequence[str]):
+        """Tombstone edits; they stop matching immediately."""
+        return self.memory.remove(list(edit_ids))
+
+    def sync_memory(self) -> int:
+        """Re-embed the memory when it was embedded by another encoder (e.g. before retraining).
+
+        Returns the number of re-embedded edits (0 when already in sync or empty).
+        """
+        fingerprint = self.scope.encoder_fingerprint()
+        if len(self.memory) == 0 or self.memory.encoder_fingerprint == fingerprint:
+            return 0
+        records = self.memory.records()
+        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint)
+        return len(records)
+
+    # ---------------------------------------------------------------- routing
+    def classify(self, queries: Sequence[str]) -> list[ScopeDecision]:
+        """Best edit and its scope probability for each query."""
+        queries = list(queries)
+        if not queries:
+            return []
+        if len(self.memory) == 0:
+            return [ScopeDecision(None, 0.0, False) for _ in queries]
+        q_emb = self.scope.embed_queries(queries)
+        hits = self.memory.search(q_emb, self._candidates())
+        decisions = []
+        for query, query_hits in zip(queries, hits):
+            if not query_hits:
+                decisions.append(ScopeDecision(None, 0.0, False))
+                continue
+            texts = [self.scope.edit_text(self.memory.get(h.edit_id)) for h in query_hits]
+            cosines = np.array([h.score for h in query_hits], dtype=np.float32)
+            probs = self.scope.score_candidates(query, texts, cosines)
+            best = int(np.argmax(probs))
+            score = float(probs[best])
+            decisions.append(ScopeDecision(query_hits[best].edit_id, score, score > self.config.threshold))
+        return decisions
+
+    def _candidates(self) -> int:
+        kind = self.scope.config.kind
+        if kind == "embedding":
+            return 1  # the score is monotone in cosine: the nearest edit is the best one
+        if kind == "rerank":
+            return self.scope.config.top_k
+        return min(len(self.memory), self.scope.config.max_cross_candidates)
+
+    def predict(self, queries: Sequence[str]) -> list[Prediction]:
+        """Answer queries, batched: in-scope ones by the counterfactual model, the rest by the base model."""
+        queries = list(queries)
+        decisions = self.classify(queries)
+        answers: list[str | None] = [None] * len(queries)
+        cf_rows = [i for i, d in enumerate(decisions) if d.in_scope]
+        base_rows = [i for i, d in enumerate(decisions) if not d.in_scope]
+        if cf_rows:
+            edits = [self.memory.get(decisions[i].edit_id) for i in cf_rows]
+            cf_answers = self.counterfactual.answer(
+                [e.edit_input for e in edits],
+                [e.edit_label for e in edits],
+                [queries[i] for i in cf_rows],
+                batch_size=self.config.batch_size,
+            )
+            for i, a in zip(cf_rows, cf_answers):
+                answers[i] = a
+        if base_rows:
+            for i, a in zip(base_rows, self.base.predict([queries[i] for i in base_rows])):
+                answers[i] = a
+        return [
+            Prediction(q, str(a), "counterfactual" if d.in_scope else "base", d.edit_id, d.score)
+            for q, a, d in zip(queries, answers, decisions)
+        ]
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: str | Path, include_memory: bool = True) -> Path:
+        """Write the editor: scope/, counterfactual/, base/ (when trained here), memory/ and editor.json."""
+        directory = Path(directory)
+        with atomic_dir(directory) as tmp:
+            self.scope.save(tmp / "scope")
+            self.counterfactual.save(tmp / "counterfactual")
+            base_saved = False
+            if hasattr(self.base, "save") and getattr(self.base, "trained_here", False):
+                self.base.save(tmp / "base")
+                base_saved = True
+            if include_memory:
+                self.memory.snapshot(tmp / "memory")
+            meta = {
+                "format_version": EDITOR_FORMAT_VERSION,
+                "editor": asdict(self.config),
+                "base": {"saved": base_saved, **self.base.describe()},
+                "memory": {"version": self.memory.version, "edits": len(self.memory), "included": include_memory},
+                "versions": library_versions(),
+            }
+            (tmp / EDITOR_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return directory
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        memory_root: str | Path | None = None,
+        memory_config: MemoryConfig = MemoryConfig(),
+        device: str | None = None,
+        base: BaseModel | None = None,
+    ) -> "SeracEditor":
+        """Load a saved editor; no training code is needed.
+
+        ``memory_root`` opens a live memory instead of the snapshot saved with the
+        editor; ``base`` overrides the recorded base model (e.g. an HTTP endpoint).
+        """
+        from serac.models.base import build_base_model
+
+        directory = Path(directory)
+        meta = read_editor_meta(directory)
+        config = build(EditorConfig, meta.get("editor", {}), where=str(directory / EDITOR_FILE))
+        if device is not None:
+            config = EditorConfig(**{**asdict(config), "device": device})
+        scope = ScopeClassifier.load(directory / "scope", device=config.device)
+        counterfactual = CounterfactualModel.load(directory / "counterfactual", device=config.device)
+        if base is None:
+            base = build_base_model_from_meta(meta["base"], directory / "base", config.device, build_base_model)
+        if memory_root is None:
+            if not meta["memory"].get("included", True):
+                raise ArtifactError(f"{directory}: editor saved without memory; pass memory_root")
+            memory_root = directory / "memory"
+        memory = EditMemory.open(memory_root, memory_config)
+        return cls(scope, counterfactual, base, memory, config)
+
+
+def read_editor_meta(directory: Path) -> dict:
+    path = directory / EDITOR_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing (not a saved serac editor?)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: corrupt JSON: {exc}") from exc
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > EDITOR_FORMAT_VERSION:
+        raise ArtifactVersionError(
+            f"{path}: editor format version {version!r} is not supported by this serac "
+            f"(supports <= {EDITOR_FORMAT_VERSION}; written with {meta.get('versions')})"
+        )
+    return meta
+
+
+def build_base_model_from_meta(base_meta: dict, base_dir: Path, device: str, build_base_model) -> BaseModel:
+    """Rebuild the base model an editor was saved with (its own artifact, or by name/path)."""
+    from serac.config import BaseModelConfig
+
+    fields = {k: v for k, v in base_meta.items() if k in BaseModelConfig.__dataclass_fields__}
+    cfg = build(BaseModelConfig, fields, where=str(base_dir.parent / EDITOR_FILE) + ":base")
+    return build_base_model(cfg, device, artifact_dir=base_dir if base_meta.get("saved") else None)

@@ -1,0 +1,149 @@
+"""Build a trained SeracEditor from edit records: base model, scope classifier, counterfactual model.
+
+Each component is a resumable step: its finished artifact lives in
+``work_dir/<component>/`` and a rerun loads it instead of training again; an
+interrupted step resumes from ``work_dir/checkpoints/<component>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from serac.config import ProjectConfig
+from serac.data.schema import EditRecord
+from serac.editor import SeracEditor
+from serac.memory import EditMemory
+from serac.models.artifacts import CONFIG_FILE
+from serac.models.base import BaseModel, HFBaseModel, build_base_model
+from serac.models.counterfactual import CounterfactualModel
+from serac.models.device import resolve_device
+from serac.models.hub import OFFLINE_DEFAULT
+from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
+from serac.models.seq2seq import TextToText
+from serac.training.examples import base_examples, counterfactual_examples
+from serac.training.generative import train_counterfactual, train_text_to_text
+from serac.training.loop import TrainHook, TrainResult
+from serac.training.scope import train_cross_scope, train_embedding_scope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EditorTrainingReport:
+    """What each step did: a TrainResult, or None when its artifact already existed."""
+
+    results: dict[str, TrainResult | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict[str, float | str]]:
+        out: dict[str, dict[str, float | str]] = {}
+        for name, r in self.results.items():
+            out[name] = (
+                {"status": "reused"}
+                if r is None
+                else {"steps": r.steps, "seconds": round(r.seconds, 1), "best": r.best_metric or float("nan"),
+                      "stopped": r.stopped}
+            )
+        return out
+
+
+def pipeline_trains_base(config: ProjectConfig) -> bool:
+    """The offline default base model is trained by the pipeline; any other is used as configured."""
+    return config.base.name_or_path == OFFLINE_DEFAULT and config.base.kind in ("seq2seq", "classifier")
+
+
+def train_base(
+    config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, hooks: Sequence[TrainHook] = ()
+) -> tuple[BaseModel, TrainResult | None]:
+    """The frozen base model: trained here on the pre-edit facts of ``world`` for the offline default."""
+    device = resolve_device(config.editor.device)
+    if not pipeline_trains_base(config):
+        return build_base_model(config.base, device, batch_size=config.editor.batch_size), None
+    out = work_dir / "base"
+    result = None
+    if not (out / CONFIG_FILE).exists():
+        cfg = config.base
+        model = TextToText.from_pretrained(
+            cfg.kind, cfg.name_or_path, decoder_layers=cfg.decoder_layers, labels=cfg.labels,
+            max_input_length=cfg.max_input_length, max_target_length=cfg.max_target_length,
+            max_new_tokens=cfg.max_new_tokens,
+        ).to(device)
+        result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
+                                    hooks=hooks, desc="base model")
+        model.save(out)
+    return build_base_model(config.base, device, artifact_dir=out, batch_size=config.editor.batch_size), result
+
+
+def train_scope(
+    config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
+    hooks: Sequence[TrainHook] = (),
+) -> tuple[ScopeClassifier, dict[str, TrainResult | None]]:
+    device = resolve_device(config.editor.device)
+    out = work_dir / "scope"
+    if (out / CONFIG_FILE).exists():
+        return ScopeClassifier.load(out, device=device), {"scope_embedding": None}
+    scope = ScopeClassifier.from_config(config.scope, device=device)
+    tc = config.training
+    results: dict[str, TrainResult | None] = {
+        "scope_embedding": train_embedding_scope(
+            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
+            hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
+        )
+    }
+    if config.scope.kind in KINDS_WITH_CROSS:
+        results["scope_cross"] = train_cross_scope(
+            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
+            hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
+        )
+    scope.save(out)
+    return scope, results
+
+
+def train_counterfactual_model(
+    config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
+    hooks: Sequence[TrainHook] = (),
+) -> tuple[CounterfactualModel, TrainResult | None]:
+    device = resolve_device(config.editor.device)
+    out = work_dir / "counterfactual"
+    if (out / CONFIG_FILE).exists():
+        return CounterfactualModel.load(out, device=device), None
+    model = CounterfactualModel.from_config(config.counterfactual, device=device)
+    result = train_counterfactual(
+        model, counterfactual_examples(train), counterfactual_examples(val, include_edit_input=False),
+        config.training.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
+    )
+    model.save(out)
+    return model, result
+
+
+def train_editor(
+    config: ProjectConfig,
+    train: Sequence[EditRecord],
+    val: Sequence[EditRecord],
+    work_dir: str | Path,
+    *,
+    world: Sequence[EditRecord] | None = None,
+    hooks: Sequence[TrainHook] = (),
+) -> tuple[SeracEditor, EditorTrainingReport]:
+    """Train (or reuse) every component and return an editor with an empty memory.
+
+    ``world`` are the records whose *original* facts the offline base model learns
+    (default: train + val); the editor's own components only ever see ``train``
+    (and ``val`` for model selection).
+    """
+    work_dir = Path(work_dir)
+    report = EditorTrainingReport()
+    base, report.results["base"] = train_base(config, list(world if world is not None else [*train, *val]), work_dir,
+                                              hooks)
+    scope, scope_results = train_scope(config, train, val, work_dir, hooks)
+    report.results.update(scope_results)
+    counterfactual, report.results["counterfactual"] = train_counterfactual_model(config, train, val, work_dir, hooks)
+    memory_root = work_dir / "memory"
+    shutil.rmtree(memory_root, ignore_errors=True)
+    memory = EditMemory.open(memory_root, config.memory)
+    if isinstance(base, HFBaseModel):
+        base.batch_size = config.editor.batch_size
+    return SeracEditor(scope, counterfactual, base, memory, config.editor), report

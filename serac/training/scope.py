@@ -1,0 +1,158 @@
+"""Train the scope classifier (paper, sec. 3.2): balanced binary cross-entropy.
+
+Positives: (edit, in-scope query), the edit input included. Negatives: the
+edit's out-of-scope queries, hard negatives (inputs of the nearest other edits
+by embedding) and, for the embedding classifier, in-batch negatives (every
+other edit of the batch against each positive query). Positive and negative
+terms are averaged separately and weighted equally, so the heavy negative
+majority cannot drown the positives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from serac.config import TrainConfig
+from serac.data.schema import EditRecord
+from serac.evaluation.metrics import scope_metrics
+from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
+from serac.training.examples import ScopePair, nearest_neighbours, scope_pairs
+from serac.training.loop import TrainHook, TrainResult, train_loop
+
+
+def balanced_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean BCE over positives plus mean BCE over negatives, halved (terms absent from the batch drop out)."""
+    losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    keep = torch.ones_like(targets, dtype=torch.bool) if mask is None else mask
+    pos, neg = keep & (targets > 0.5), keep & (targets <= 0.5)
+    terms = [losses[m].mean() for m in (pos, neg) if m.any()]
+    return torch.stack(terms).mean()
+
+
+def build_pairs(scope: EmbeddingScope, records: Sequence[EditRecord], hard_negatives: int) -> list[ScopePair]:
+    """Training pairs, with hard negatives found by the (current) embedding of each edit."""
+    neighbours = None
+    if hard_negatives > 0 and len(records) > 1:
+        neighbours = nearest_neighbours(scope.embed_edits(list(records)), hard_negatives)
+    return scope_pairs(records, neighbours)
+
+
+def scope_eval_fn(scope: ScopeClassifier, records: Sequence[EditRecord], pairs: Sequence[ScopePair], threshold: float):
+    """Closure computing recall / FPR / AUROC and balanced accuracy on held-out pairs."""
+    edit_texts = [scope.edit_text(r) for r in records]
+
+    def evaluate() -> dict[str, float]:
+        texts = [edit_texts[p.edit] for p in pairs]
+        queries = [p.query for p in pairs]
+        if scope.cross is not None and scope.config.kind != "embedding":
+            probs = scope.cross.score(texts, queries)
+        else:
+            e = scope.embedding.embed_edits(texts)
+            q = scope.embedding.embed_queries(queries)
+            probs = scope.embedding.probs_from_cosine(np.sum(e * q, axis=1))
+        m = scope_metrics(probs, [p.in_scope for p in pairs], threshold)
+        m["balanced_acc"] = 0.5 * (m["recall"] + 1.0 - m["fpr"])
+        return m
+
+    return evaluate
+
+
+def train_embedding_scope(
+    scope: ScopeClassifier,
+    records: Sequence[EditRecord],
+    val_records: Sequence[EditRecord],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    hard_negatives: int = 2,
+    threshold: float = 0.5,
+    hooks: Sequence[TrainHook] = (),
+) -> TrainResult:
+    """Fine-tune the embedding scope classifier (encoder + calibration scalars)."""
+    emb = scope.embedding
+    edit_texts = emb.edit_texts(records)
+    pairs = build_pairs(emb, records, hard_negatives)
+    val_pairs = build_pairs(emb, val_records, hard_negatives)
+
+    def loss_fn(indices: list[int]) -> torch.Tensor:
+        batch = [pairs[i] for i in indices]
+        queries = [p.query for p in batch]
+        edit_ids = [p.edit for p in batch]
+        # every (query, edit) combination of the batch: the explicit pair labels on the
+        # diagonal, in-batch negatives elsewhere (unless the edit is the query's own)
+        logits = emb.logit_matrix([edit_texts[e] for e in edit_ids], queries)
+        device = logits.device
+        own = torch.tensor(edit_ids, device=device)
+        same_edit = own[:, None] == own[None, :]
+        positive = torch.tensor([p.in_scope for p in batch], device=device)
+        targets = (same_edit & positive[:, None]).float()
+        # off-diagonal cells of the same edit repeat the diagonal's label; keep them
+        # out only when the query is a negative of that edit (it says nothing new)
+        mask = ~same_edit | torch.eye(len(batch), dtype=torch.bool, device=device) | positive[:, None]
+        return balanced_bce(logits, targets, mask)
+
+    return train_loop(
+        emb,
+        emb.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay),
+        loss_fn,
+        len(pairs),
+        cfg,
+        Path(out_dir),
+        eval_fn=scope_eval_fn(_embedding_only(scope), val_records, val_pairs, threshold) if val_pairs else None,
+        eval_metric="balanced_acc",
+        higher_is_better=True,
+        hooks=hooks,
+        desc="scope (embedding)",
+    )
+
+
+def train_cross_scope(
+    scope: ScopeClassifier,
+    records: Sequence[EditRecord],
+    val_records: Sequence[EditRecord],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    hard_negatives: int = 2,
+    threshold: float = 0.5,
+    hooks: Sequence[TrainHook] = (),
+) -> TrainResult:
+    """Train the cross-encoder on the same pairs (hard negatives from the trained embedding)."""
+    cross: CrossEncoderScope | None = scope.cross
+    if cross is None:
+        raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
+    edit_texts = scope.embedding.edit_texts(records)
+    pairs = build_pairs(scope.embedding, records, hard_negatives)
+    val_pairs = build_pairs(scope.embedding, val_records, hard_negatives)
+
+    def loss_fn(indices: list[int]) -> torch.Tensor:
+        batch = [pairs[i] for i in indices]
+        logits = cross.logits([edit_texts[p.edit] for p in batch], [p.query for p in batch])
+        targets = torch.tensor([float(p.in_scope) for p in batch], device=logits.device)
+        return balanced_bce(logits, targets)
+
+    return train_loop(
+        cross,
+        [{"params": list(cross.parameters()), "lr": cfg.lr}],
+        loss_fn,
+        len(pairs),
+        cfg,
+        Path(out_dir),
+        eval_fn=scope_eval_fn(scope, val_records, val_pairs, threshold) if val_pairs else None,
+        eval_metric="balanced_acc",
+        higher_is_better=True,
+        hooks=hooks,
+        desc="scope (cross-encoder)",
+    )
+
+
+def _embedding_only(scope: ScopeClassifier) -> ScopeClassifier:
+    """A view of ``scope`` scored by its embedding part alone (for the embedding run's eval)."""
+    from dataclasses import replace
+
+    return ScopeClassifier(replace(scope.config, kind="embedding"), scope.embedding, None)
