@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from serac.config import DataConfig
 from serac.data.errors import DataFileError, LoadResult, RejectedRow
 from serac.data.loaders import load_file
-from serac.data.schema import EditRecord, records_to_table
+from serac.data.schema import EditRecord, records_to_table, table_to_records
 from serac.io import atomic_dir, write_json, write_parquet
 
 PREPARED_INGESTED_AT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -169,3 +170,14 @@ def rejected_to_table(rows: list[RejectedRow]) -> pa.Table:
         [{"source": r.source, "row": r.row, "reasons": list(r.reasons), "raw": r.raw} for r in rows],
         schema=REJECTED_SCHEMA,
     )
+
+
+def read_split(prepared_dir: str | Path, dataset: str, split: str, limit: int | None = None) -> list[EditRecord]:
+    """Records of one prepared split (first ``limit`` rows, in file order)."""
+    path = Path(prepared_dir) / dataset / f"{split}.parquet"
+    if not path.is_file():
+        raise DataFileError(str(path), f"missing: run `serac prepare` first (dataset {dataset!r}, split {split!r})")
+    table = pq.read_table(path)
+    if limit is not None:
+        table = table.slice(0, limit)
+    return table_to_records(table)

@@ -147,3 +147,24 @@ def train_editor(
     if isinstance(base, HFBaseModel):
         base.batch_size = config.editor.batch_size
     return SeracEditor(scope, counterfactual, base, memory, config.editor), report
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    train: list[EditRecord]
+    val: list[EditRecord]
+    world: list[EditRecord]
+    """Records whose original facts the offline base model learns: every split of the dataset
+    (the base model stands for a pretrained model's world knowledge; it never sees an edit label)."""
+
+
+def load_training_data(config: ProjectConfig) -> TrainingData:
+    """The configured dataset's prepared splits, capped by ``training.max_*_edits``."""
+    from serac.data.prepare import read_split
+
+    tc, root = config.training, config.data.prepared_dir
+    train = read_split(root, tc.dataset, "train", tc.max_train_edits)
+    val = read_split(root, tc.dataset, "val", tc.max_val_edits)
+    world = [*read_split(root, tc.dataset, "train"), *read_split(root, tc.dataset, "val"),
+             *read_split(root, tc.dataset, "test")]
+    return TrainingData(train, val, world)

@@ -1,0 +1,179 @@
+"""``serac edit add``, ``serac query`` and ``serac memory ls|rm|stats``.
+
+They work on the packaged editor (``editor.artifact_dir``) and the live edit
+memory (``memory.root``); ``--editor`` / ``--memory`` override both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from serac.cli.app import app
+from serac.config import DEFAULT_PARAMS, ConfigError, ProjectConfig, load_config
+
+edit_app = typer.Typer(help="Add edits to the edit memory.", no_args_is_help=True)
+memory_app = typer.Typer(help="Inspect and change the edit memory.", no_args_is_help=True)
+app.add_typer(edit_app, name="edit")
+app.add_typer(memory_app, name="memory")
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Project parameters (params.yaml).")]
+EditorOpt = Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default: editor.artifact_dir).")]
+MemoryOpt = Annotated[Optional[Path], typer.Option("--memory", help="Edit memory directory (default: memory.root).")]
+
+
+def _config(params: Path, memory: Path | None) -> ProjectConfig:
+    try:
+        cfg = load_config(params)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if memory is not None:
+        cfg = replace(cfg, memory=replace(cfg.memory, root=str(memory)))
+    return cfg
+
+
+def _fail(message: str, code: int = 2) -> None:
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load_editor(cfg: ProjectConfig, editor: Path | None):
+    from serac.editor import SeracEditor
+    from serac.models.artifacts import ArtifactError
+
+    directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
+    try:
+        return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory)
+    except ArtifactError as exc:
+        _fail(f"{exc} (train one with `serac train`)")
+
+
+@edit_app.command("add")
+def edit_add(
+    file: Annotated[Optional[Path], typer.Argument(help="Batch of edits (any supported format).")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="Edit input (instead of FILE).")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="New label for --input.")] = None,
+    rephrase: Annotated[Optional[list[str]], typer.Option("--rephrase", help="An in-scope rephrasing (repeatable).")] = None,
+    task: Annotated[str, typer.Option("--task", help="Task of --input edits (qa, fact, fc, convsent).")] = "qa",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Validation outputs (default data/validated/<stem>).")] = None,
+    params: ParamsOpt = DEFAULT_PARAMS,
+    editor: EditorOpt = None,
+    memory: MemoryOpt = None,
+) -> None:
+    """Validate edits, quarantine bad rows, and add the good ones to the memory (idempotent)."""
+    from serac.data.errors import DataFileError
+    from serac.data.schema import EditRecord, Example
+    from serac.data.validation import validate_file, validate_records
+    from serac.memory import EditMemory
+
+    if (file is None) == (input is None):
+        _fail("give either FILE or --input/--label")
+    if input is not None and not label:
+        _fail("--input needs --label")
+    cfg = _config(params, memory)
+    existing = frozenset(EditMemory.open(cfg.memory.root, cfg.memory).ids())
+    try:
+        if file is not None:
+            target = out if out is not None else Path("data/validated") / file.stem
+            report = validate_file(file, target, cfg.validation, existing_ids=existing, training=False)
+        else:
+            record = EditRecord(task, input, label, in_scope=[Example(r, label) for r in rephrase or ()],
+                                source="cli")
+            report = validate_records([record], [], cfg.validation, existing_ids=existing, training=False)
+    except (DataFileError, ValueError) as exc:
+        _fail(str(exc))
+    console = Console()
+    for row in report.quarantined:
+        console.print(f"[yellow]quarantined[/] {row.source}: {', '.join(row.reasons)}", soft_wrap=True)
+    if not report.batch_ok:
+        _fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
+    result = _load_editor(cfg, editor).edit(report.passed)
+    console.print(
+        f"added {len(result.added)} edit(s), {len(result.skipped)} already present, "
+        f"{len(report.quarantined)} quarantined; memory version {result.version}"
+    )
+
+
+@app.command("query")
+def query(
+    queries: Annotated[list[str], typer.Argument(help="One or more queries.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    params: ParamsOpt = DEFAULT_PARAMS,
+    editor: EditorOpt = None,
+    memory: MemoryOpt = None,
+) -> None:
+    """Answer queries with the editor: answer, route, matched edit and scope score."""
+    cfg = _config(params, memory)
+    ed = _load_editor(cfg, editor)
+    predictions = ed.predict(queries)
+    if as_json:
+        for p in predictions:
+            typer.echo(json.dumps({"query": p.query, "answer": p.answer, "routed_to": p.routed_to,
+                                   "edit_id": p.edit_id, "score": round(p.score, 4)}))
+        return
+    table = Table(title=f"threshold {ed.config.threshold}")
+    for column in ("query", "answer", "route", "matched edit", "score"):
+        table.add_column(column)
+    for p in predictions:
+        matched = ""
+        if p.edit_id is not None:
+            record = ed.memory.get(p.edit_id)
+            matched = f"{p.edit_id[:8]} {record.edit_input} → {record.edit_label}"
+        table.add_row(p.query, p.answer, p.routed_to, matched, f"{p.score:.3f}")
+    Console().print(table)
+
+
+@memory_app.command("ls")
+def memory_ls(
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many edits.")] = 50,
+    params: ParamsOpt = DEFAULT_PARAMS,
+    memory: MemoryOpt = None,
+) -> None:
+    """List the live edits."""
+    from serac.memory import EditMemory
+
+    cfg = _config(params, memory)
+    mem = EditMemory.open(cfg.memory.root, cfg.memory)
+    table = Table(title=f"{cfg.memory.root}: {len(mem)} edits, version {mem.version}")
+    for column in ("edit_id", "task", "edit_input", "edit_label"):
+        table.add_column(column)
+    for record in mem.records()[:limit]:
+        table.add_row(record.edit_id, record.task, record.edit_input, record.edit_label)
+    Console().print(table)
+
+
+@memory_app.command("rm")
+def memory_rm(
+    edit_ids: Annotated[list[str], typer.Argument(help="edit_ids to forget.")],
+    params: ParamsOpt = DEFAULT_PARAMS,
+    memory: MemoryOpt = None,
+) -> None:
+    """Forget edits (tombstones; they stop matching immediately)."""
+    from serac.memory import EditMemory
+
+    cfg = _config(params, memory)
+    result = EditMemory.open(cfg.memory.root, cfg.memory).remove(edit_ids)
+    Console().print(f"removed {len(result.removed)}, unknown {len(result.unknown)}; memory version {result.version}")
+    if result.unknown:
+        raise typer.Exit(1)
+
+
+@memory_app.command("stats")
+def memory_stats(params: ParamsOpt = DEFAULT_PARAMS, memory: MemoryOpt = None) -> None:
+    """Counts, version, embedding size, index kind and bytes on disk."""
+    from serac.memory import EditMemory
+
+    cfg = _config(params, memory)
+    stats = EditMemory.open(cfg.memory.root, cfg.memory).stats()
+    table = Table(title=str(cfg.memory.root))
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        table.add_row(key, str(value))
+    Console().print(table)
