@@ -210,9 +210,8 @@ class TrainConfig:
 class TrainingConfig:
     """Per-component training runs, plus the data they read."""
 
-    task: str = "fact"
-    """Which prepared dataset trains the editor (``counterfact`` -> fact, ``zsre`` -> qa, ...)."""
     dataset: str = "counterfact"
+    """Which prepared dataset trains the editor (``counterfact``, ``zsre``, ...)."""
     max_train_edits: int | None = None
     """Cap on training edits (small-data mode); None uses the whole train split."""
     max_val_edits: int = 200
@@ -221,6 +220,108 @@ class TrainingConfig:
     scope: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-5, batch_size=32))
     counterfactual: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
     base: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
+
+
+EVALUATION_BASELINES = ("unedited", "lu", "ft")
+"""Baselines ``serac.evaluation.baselines`` knows: the base model alone, lookup, fine-tuning."""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The k-edits evaluation protocol (``serac.evaluation.protocol``) and its baselines."""
+
+    ks: tuple[int | str, ...] = (1, 10, 100, 1000, "all")
+    """Memory sizes: each k puts groups of k test edits in an empty memory; ``all`` = every test edit."""
+    seed: int = 0
+    """Seed of the group draws; every method sees the same groups for the same seed."""
+    max_queries_per_k: int = 2000
+    """Bound on work: groups are drawn for a k until they hold this many in-scope queries (at least one group)."""
+    max_groups_per_k: int | None = None
+    """A second bound: at most this many groups per k (None: only ``max_queries_per_k`` bounds)."""
+    batch_size: int = 32
+    """Queries per ``predict`` call; latency is measured per call and divided by its size."""
+    lu_threshold: float = 0.6
+    """Lookup baseline: cosine above which the nearest edit's label is returned (shared/STACK.md)."""
+    ft_steps: int = 20
+    """Fine-tuning baseline: optimizer steps on each group's k edits (whatever k is)."""
+    ft_lr: float = 1e-4
+    """Fine-tuning baseline: AdamW learning rate (no warm-up, cosine decay to 10% over ``ft_steps``)."""
+    ft_batch_size: int = 32
+    """Fine-tuning baseline: edits per step (capped at k)."""
+    baselines: tuple[str, ...] = EVALUATION_BASELINES
+    """Which baselines to run next to SERAC: ``unedited``, ``lu``, ``ft``."""
+    threshold_candidates: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    """Scope thresholds ``tune_threshold`` tries on validation edits."""
+    threshold_lambda: float = 1.0
+    """``tune_threshold`` maximises ES - lambda * DD."""
+
+    def __post_init__(self) -> None:
+        if not self.ks:
+            raise ConfigError("evaluation.ks must not be empty")
+        for k in self.ks:
+            if not (k == "all" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)):
+                raise ConfigError(f"evaluation.ks: {k!r} is neither a positive integer nor 'all'")
+        if self.max_queries_per_k < 1 or (self.max_groups_per_k is not None and self.max_groups_per_k < 1):
+            raise ConfigError("evaluation: max_queries_per_k and max_groups_per_k must be >= 1")
+        if self.batch_size < 1 or self.ft_steps < 1 or self.ft_batch_size < 1:
+            raise ConfigError("evaluation: batch_size, ft_steps and ft_batch_size must be >= 1")
+        if self.ft_lr <= 0:
+            raise ConfigError("evaluation.ft_lr must be > 0")
+        if not -1.0 <= self.lu_threshold <= 1.0:
+            raise ConfigError("evaluation.lu_threshold is a cosine: within [-1, 1]")
+        unknown = sorted(set(self.baselines) - set(EVALUATION_BASELINES))
+        if unknown:
+            raise ConfigError(f"evaluation.baselines: unknown {unknown}; expected some of {list(EVALUATION_BASELINES)}")
+        if not self.threshold_candidates or any(not 0.0 <= t <= 1.0 for t in self.threshold_candidates):
+            raise ConfigError("evaluation.threshold_candidates: need at least one, each within [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where MLflow runs go (``serac.registry.tracking``)."""
+
+    tracking_uri: str = "sqlite:///mlflow/mlflow.db"
+    """MLflow tracking URI; a relative ``sqlite:///`` path is resolved against the project root.
+    The environment variable ``MLFLOW_TRACKING_URI`` wins when set (team mode: a tracking server)."""
+    artifact_root: str = "mlflow/artifacts"
+    """Artifact location of new experiments (``<artifact_root>/<experiment>``); a relative path is
+    resolved against the project root, a URI (``s3://...``) is kept. A tracking server decides itself."""
+    experiment_name: str = "serac"
+
+    def __post_init__(self) -> None:
+        if not self.tracking_uri or not self.artifact_root or not self.experiment_name.strip():
+            raise ConfigError("tracking: tracking_uri, artifact_root and experiment_name must not be empty")
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The registered editor model and its promotion gate (``serac.registry.promotion``)."""
+
+    model_name: str = "serac-editor"
+    es_tolerance: float = 0.01
+    """A challenger may lose at most this much edit success (ES) against the champion."""
+    dd_tolerance: float = 0.01
+    """A challenger may add at most this much drawdown (DD) against the champion."""
+    champion_alias: str = "champion"
+    """Alias of the version that serves (``models:/serac-editor@champion``)."""
+    challenger_alias: str = "challenger"
+    """Alias of the latest version that went through the gate, promoted or not."""
+    primary_k: int = 10
+    """Memory size (edits) of the evaluation whose ES/DD the gate compares."""
+
+    def __post_init__(self) -> None:
+        if not self.model_name.strip():
+            raise ConfigError("registry.model_name must not be empty")
+        if self.es_tolerance < 0 or self.dd_tolerance < 0:
+            raise ConfigError("registry: es_tolerance and dd_tolerance must be >= 0")
+        for alias in (self.champion_alias, self.challenger_alias):
+            # MLflow reserves "latest" and "v<digits>" (they resolve to versions)
+            if not alias or alias.lower() == "latest" or (alias[0] in "vV" and alias[1:].isdigit()):
+                raise ConfigError(f"registry: {alias!r} cannot be a model alias")
+        if self.champion_alias == self.challenger_alias:
+            raise ConfigError("registry: champion_alias and challenger_alias must differ")
+        if self.primary_k < 1:
+            raise ConfigError("registry.primary_k must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -233,6 +334,9 @@ class ProjectConfig:
     base: BaseModelConfig = field(default_factory=BaseModelConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
 
 def load_config(path: str | Path = DEFAULT_PARAMS) -> ProjectConfig:

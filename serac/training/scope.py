@@ -34,6 +34,11 @@ def balanced_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
     return torch.stack(terms).mean()
 
 
+def inbatch_targets(queries: Sequence[str], edit_ids: Sequence[int], positives: Sequence[set[str]]) -> torch.Tensor:
+    """``[n_queries, n_edits]`` targets: 1 where the query is in the scope of that column's edit."""
+    return torch.tensor([[float(q in positives[e]) for e in edit_ids] for q in queries])
+
+
 def build_pairs(scope: EmbeddingScope, records: Sequence[EditRecord], hard_negatives: int) -> list[ScopePair]:
     """Training pairs, with hard negatives found by the (current) embedding of each edit."""
     neighbours = None
@@ -79,22 +84,16 @@ def train_embedding_scope(
     pairs = build_pairs(emb, records, hard_negatives)
     val_pairs = build_pairs(emb, val_records, hard_negatives)
 
+    positives = [{r.edit_input, *(e.input for e in r.in_scope)} for r in records]
+
     def loss_fn(indices: list[int]) -> torch.Tensor:
         batch = [pairs[i] for i in indices]
         queries = [p.query for p in batch]
         edit_ids = [p.edit for p in batch]
-        # every (query, edit) combination of the batch: the explicit pair labels on the
-        # diagonal, in-batch negatives elsewhere (unless the edit is the query's own)
+        # every (query, edit) combination of the batch: the explicit pairs on the diagonal,
+        # in-batch negatives elsewhere; a cell is positive iff the query is in that edit's scope
         logits = emb.logit_matrix([edit_texts[e] for e in edit_ids], queries)
-        device = logits.device
-        own = torch.tensor(edit_ids, device=device)
-        same_edit = own[:, None] == own[None, :]
-        positive = torch.tensor([p.in_scope for p in batch], device=device)
-        targets = (same_edit & positive[:, None]).float()
-        # off-diagonal cells of the same edit repeat the diagonal's label; keep them
-        # out only when the query is a negative of that edit (it says nothing new)
-        mask = ~same_edit | torch.eye(len(batch), dtype=torch.bool, device=device) | positive[:, None]
-        return balanced_bce(logits, targets, mask)
+        return balanced_bce(logits, inbatch_targets(queries, edit_ids, positives).to(logits.device))
 
     return train_loop(
         emb,
