@@ -212,6 +212,9 @@ class TrainingConfig:
 
     dataset: str = "counterfact"
     """Which prepared dataset trains the editor (``counterfact``, ``zsre``, ...)."""
+    data_dir: str = "data/validated"
+    """Where the splits are read: validated splits (``<dataset>/<split>/passed.parquet``),
+    or prepared ones (``<dataset>/<split>.parquet``)."""
     max_train_edits: int | None = None
     """Cap on training edits (small-data mode); None uses the whole train split."""
     max_val_edits: int = 200

@@ -20,23 +20,40 @@ def train(
         "artifacts/work"
     ),
     out: Annotated[Optional[Path], typer.Option("--out", help="Packaged editor (default editor.artifact_dir).")] = None,
+    component: Annotated[
+        str, typer.Option("--component", help="all | base | scope | counterfactual (one DVC stage each).")
+    ] = "all",
 ) -> None:
     """Train base model (offline default only), scope classifier and counterfactual model; package the editor.
 
     Rerunning reuses finished components and resumes an interrupted one from its checkpoint.
     """
     from serac.data.errors import DataFileError
-    from serac.training.editor import load_training_data, train_editor
+    from serac.training import editor as steps
 
     console = Console()
     try:
         cfg = load_config(params)
-        data = load_training_data(cfg)
+        if component not in ("all", "base", "scope", "counterfactual"):
+            raise ConfigError(f"--component: unknown {component!r}")
+        data = steps.load_training_data(cfg)
     except (ConfigError, DataFileError) as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"training on {cfg.training.dataset}: {len(data.train)} train / {len(data.val)} val edits")
-    editor, report = train_editor(cfg, data.train, data.val, work, world=data.world)
+    if component == "base":
+        steps.train_base(cfg, data.world, work)
+        console.print(f"base model ready in {work / 'base'}")
+        return
+    if component == "scope":
+        steps.train_scope(cfg, data.train, data.val, work)
+        console.print(f"scope classifier ready in {work / 'scope'}")
+        return
+    if component == "counterfactual":
+        steps.train_counterfactual_model(cfg, data.train, data.val, work)
+        console.print(f"counterfactual model ready in {work / 'counterfactual'}")
+        return
+    editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world)
     target = out if out is not None else Path(cfg.editor.artifact_dir)
     editor.save(target)
     console.print_json(json.dumps(report.summary()))

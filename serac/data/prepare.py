@@ -172,11 +172,21 @@ def rejected_to_table(rows: list[RejectedRow]) -> pa.Table:
     )
 
 
-def read_split(prepared_dir: str | Path, dataset: str, split: str, limit: int | None = None) -> list[EditRecord]:
-    """Records of one prepared split (first ``limit`` rows, in file order)."""
-    path = Path(prepared_dir) / dataset / f"{split}.parquet"
+def split_path(root: str | Path, dataset: str, split: str) -> Path:
+    """Where a split lives: ``<root>/<dataset>/<split>/passed.parquet`` for validated data
+    (``serac validate --out <root>/<dataset>/<split>``), else ``<root>/<dataset>/<split>.parquet``
+    as ``serac prepare`` writes it."""
+    validated = Path(root) / dataset / split / "passed.parquet"
+    return validated if validated.is_file() else Path(root) / dataset / f"{split}.parquet"
+
+
+def read_split(root: str | Path, dataset: str, split: str, limit: int | None = None) -> list[EditRecord]:
+    """Records of one split (first ``limit`` rows, in file order)."""
+    path = split_path(root, dataset, split)
     if not path.is_file():
-        raise DataFileError(str(path), f"missing: run `serac prepare` first (dataset {dataset!r}, split {split!r})")
+        raise DataFileError(
+            str(path), f"missing split {split!r} of dataset {dataset!r}: run `serac prepare` (and `dvc repro validate`)"
+        )
     table = pq.read_table(path)
     if limit is not None:
         table = table.slice(0, limit)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from serac.config import ProjectConfig
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
+from serac.io import write_json
 from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
-from serac.models.base import BaseModel, HFBaseModel, build_base_model
+from serac.models.base import BaseModel, build_base_model
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
@@ -57,24 +58,36 @@ def pipeline_trains_base(config: ProjectConfig) -> bool:
 
 def train_base(
     config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, hooks: Sequence[TrainHook] = ()
-) -> tuple[BaseModel, TrainResult | None]:
-    """The frozen base model: trained here on the pre-edit facts of ``world`` for the offline default."""
-    device = resolve_device(config.editor.device)
-    if not pipeline_trains_base(config):
-        return build_base_model(config.base, device, batch_size=config.editor.batch_size), None
+) -> TrainResult | None:
+    """Train the offline default base model on the pre-edit facts of ``world`` into ``work_dir/base``.
+
+    A configured base model (any other name, a callable, an endpoint) is not trained:
+    ``work_dir/base/reference.json`` records which one is used. Returns None when
+    nothing was trained (configured model, or artifact already there).
+    """
     out = work_dir / "base"
-    result = None
-    if not (out / CONFIG_FILE).exists():
-        cfg = config.base
-        model = TextToText.from_pretrained(
-            cfg.kind, cfg.name_or_path, decoder_layers=cfg.decoder_layers, labels=cfg.labels,
-            max_input_length=cfg.max_input_length, max_target_length=cfg.max_target_length,
-            max_new_tokens=cfg.max_new_tokens,
-        ).to(device)
-        result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
-                                    hooks=hooks, desc="base model")
-        model.save(out)
-    return build_base_model(config.base, device, artifact_dir=out, batch_size=config.editor.batch_size), result
+    if not pipeline_trains_base(config):
+        write_json(out / "reference.json", asdict(config.base))
+        return None
+    if (out / CONFIG_FILE).exists():
+        return None
+    cfg = config.base
+    model = TextToText.from_pretrained(
+        cfg.kind, cfg.name_or_path, decoder_layers=cfg.decoder_layers, labels=cfg.labels,
+        max_input_length=cfg.max_input_length, max_target_length=cfg.max_target_length,
+        max_new_tokens=cfg.max_new_tokens,
+    ).to(resolve_device(config.editor.device))
+    result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
+                                hooks=hooks, desc="base model")
+    model.save(out)
+    return result
+
+
+def load_base(config: ProjectConfig, work_dir: Path) -> BaseModel:
+    """The frozen base model: the pipeline-trained artifact, or the configured model."""
+    artifact = work_dir / "base" if pipeline_trains_base(config) else None
+    return build_base_model(config.base, resolve_device(config.editor.device), artifact_dir=artifact,
+                            batch_size=config.editor.batch_size)
 
 
 def train_scope(
@@ -136,16 +149,14 @@ def train_editor(
     """
     work_dir = Path(work_dir)
     report = EditorTrainingReport()
-    base, report.results["base"] = train_base(config, list(world if world is not None else [*train, *val]), work_dir,
-                                              hooks)
+    report.results["base"] = train_base(config, list(world if world is not None else [*train, *val]), work_dir, hooks)
+    base = load_base(config, work_dir)
     scope, scope_results = train_scope(config, train, val, work_dir, hooks)
     report.results.update(scope_results)
     counterfactual, report.results["counterfactual"] = train_counterfactual_model(config, train, val, work_dir, hooks)
     memory_root = work_dir / "memory"
     shutil.rmtree(memory_root, ignore_errors=True)
     memory = EditMemory.open(memory_root, config.memory)
-    if isinstance(base, HFBaseModel):
-        base.batch_size = config.editor.batch_size
     return SeracEditor(scope, counterfactual, base, memory, config.editor), report
 
 
@@ -162,7 +173,7 @@ def load_training_data(config: ProjectConfig) -> TrainingData:
     """The configured dataset's prepared splits, capped by ``training.max_*_edits``."""
     from serac.data.prepare import read_split
 
-    tc, root = config.training, config.data.prepared_dir
+    tc, root = config.training, config.training.data_dir
     train = read_split(root, tc.dataset, "train", tc.max_train_edits)
     val = read_split(root, tc.dataset, "val", tc.max_val_edits)
     world = [*read_split(root, tc.dataset, "train"), *read_split(root, tc.dataset, "val"),

@@ -30,12 +30,12 @@ def write_params(tmp: Path, prepared: Path, dataset: str, steps: dict[str, int])
                 "checkpoint_every": 10**6}
 
     params = {
-        "data": {"prepared_dir": str(prepared)},
         "base": {"decoder_layers": 1},
         "editor": {"device": "cpu", "artifact_dir": str(tmp / "editor")},
         "memory": {"root": str(tmp / "memory")},
         "training": {
             "dataset": dataset,
+            "data_dir": str(prepared),
             "max_train_edits": 400,
             "max_val_edits": 16,
             "scope": train(steps["scope"], 5e-5),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from serac.config import ProjectConfig, TrainConfig, TrainingConfig
 from serac.data.synthetic import synthetic_edits
 from serac.models.base import HFBaseModel
-from serac.training.editor import pipeline_trains_base, train_editor
+from serac.training.editor import pipeline_trains_base, train_base, train_editor
 
 STEPS = TrainConfig(max_steps=2, batch_size=4, warmup_steps=1, eval_every=1000, checkpoint_every=1000)
 
@@ -45,6 +46,10 @@ def test_train_editor_trains_each_part_once_then_reuses_artifacts(tmp_path, conf
     assert again.predict([train[0].in_scope[0].input, "Completely unrelated question?"]) == before
 
 
-def test_configured_base_model_is_not_trained(tmp_path, config):
-    cfg = replace(config, base=replace(config.base, kind="callable", callable="tests_helpers_base:answer"))
+def test_configured_base_model_is_referenced_not_trained(tmp_path, config):
+    cfg = replace(config, base=replace(config.base, kind="callable", callable="json:dumps"))
     assert not pipeline_trains_base(cfg)
+    assert train_base(cfg, synthetic_edits(4), tmp_path) is None
+    reference = json.loads((tmp_path / "base" / "reference.json").read_text())
+    assert reference["kind"] == "callable" and reference["callable"] == "json:dumps"
+    assert not (tmp_path / "base" / "model.safetensors").exists()
