@@ -257,6 +257,10 @@ class EvaluationConfig:
     """Scope thresholds ``tune_threshold`` tries on validation edits."""
     threshold_lambda: float = 1.0
     """``tune_threshold`` maximises ES - lambda * DD."""
+    tune_k: int | str | None = 1000
+    """Memory size at which the scope threshold is tuned on validation edits (capped by their
+    number); None keeps ``editor.threshold``. False positives grow with memory size, so tune
+    at the size the editor will serve."""
 
     def __post_init__(self) -> None:
         if not self.ks:
@@ -327,6 +331,42 @@ class RegistryConfig:
             raise ConfigError("registry.primary_k must be >= 1")
 
 
+INGEST_PATTERNS = ("*.jsonl", "*.json", "*.csv", "*.parquet")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Nightly ingestion of edit batches into the memory (``serac.pipeline.ingest``, ``flows/nightly_ingest.py``)."""
+
+    inbox: str = "data/inbox"
+    """Where new batches arrive: a local directory or an fsspec URL (``s3://bucket/inbox``);
+    files behind a remote URL are copied to ``staging_dir`` first."""
+    patterns: tuple[str, ...] = INGEST_PATTERNS
+    """File name patterns (globs, not recursive) that count as batches."""
+    staging_dir: str = "data/ingested/.staging"
+    """Local copies of the batches of a remote inbox."""
+    validated_root: str = "data/ingested"
+    """Each batch's validation outputs go to ``<validated_root>/<stem>-<sha8>/``."""
+    ledger: str = "data/ingested/ledger.json"
+    """Batches already ingested, by sha256 of their bytes: a batch in the ledger is never ingested again."""
+    retrain_min_new_edits: int = 100
+    """Retraining is warranted once this many edits were added since the last training."""
+    retrain_min_recall: float = 0.9
+    """... or as soon as the scope classifier routes less than this fraction of the new edits' queries."""
+    dvc_track_memory: bool = True
+    """``dvc add`` the memory after a run that changed it (skipped outside a DVC repository)."""
+
+    def __post_init__(self) -> None:
+        if not self.patterns or not all(isinstance(p, str) and p.strip() for p in self.patterns):
+            raise ConfigError("ingest.patterns: need at least one non-empty glob")
+        if not self.inbox or not self.validated_root or not self.ledger or not self.staging_dir:
+            raise ConfigError("ingest: inbox, staging_dir, validated_root and ledger must not be empty")
+        if self.retrain_min_new_edits < 1:
+            raise ConfigError("ingest.retrain_min_new_edits must be >= 1")
+        if not 0.0 <= self.retrain_min_recall <= 1.0:
+            raise ConfigError("ingest.retrain_min_recall must be within [0, 1]")
+
+
 @dataclass(frozen=True)
 class ProjectConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -340,6 +380,7 @@ class ProjectConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
 def load_config(path: str | Path = DEFAULT_PARAMS) -> ProjectConfig:

@@ -17,7 +17,12 @@ group goes alone into an *empty* memory built by the method's factory. Then:
   threshold: in-scope queries are positives, out-of-scope ones negatives.
 
 Metrics pool the queries of all groups of one k (micro average: every query weighs the
-same). Base-model answers are computed once per distinct query (the base is frozen).
+same). Base-model answers are computed once per distinct query (the base is frozen), in
+batches of their own: a model whose greedy output depends on batch padding can show a
+tiny spurious DD. Latency is the wall time of each ``predict`` call divided by its batch
+size (scope classifier, counterfactual and base model together). A factory whose
+method's ``memory`` is not empty before editing, or does not hold exactly the group's k
+edits after, is an error.
 """
 
 from __future__ import annotations
@@ -281,7 +286,7 @@ class ThresholdChoice:
     value: float
     k: int
     table: tuple[dict[str, float], ...]
-    """Per candidate: threshold, es, dd, recall, fpr, value."""
+    """Per candidate: threshold, es, dd (NaN for ``balanced``), recall, fpr, value."""
 
 
 def tune_threshold(
@@ -344,6 +349,8 @@ def tune_threshold(
             dd = metrics.drawdown_accuracy([o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs])
         else:
             dd = metrics.drawdown_changed([o[0] for o in outs], [o[1] for o in outs])
+        if answer_above is None:  # no answers were generated: ES and DD are unknown, not 0
+            es = dd = float("nan")
         scope = metrics.scope_metrics([r[1] for r in rows], [r[0] == "in" for r in rows], t)
         if objective == "balanced":
             value = np.nan_to_num(scope["recall"]) - np.nan_to_num(scope["fpr"])

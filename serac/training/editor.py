@@ -160,6 +160,15 @@ def train_editor(
     return SeracEditor(scope, counterfactual, base, memory, config.editor), report
 
 
+def assemble_editor(config: ProjectConfig, work_dir: str | Path, memory: EditMemory) -> SeracEditor:
+    """An editor from the trained components in ``work_dir`` (the DVC stages' outputs)."""
+    work_dir = Path(work_dir)
+    device = resolve_device(config.editor.device)
+    scope = ScopeClassifier.load(work_dir / "scope", device=device)
+    counterfactual = CounterfactualModel.load(work_dir / "counterfactual", device=device)
+    return SeracEditor(scope, counterfactual, load_base(config, work_dir), memory, config.editor)
+
+
 @dataclass(frozen=True)
 class TrainingData:
     train: list[EditRecord]

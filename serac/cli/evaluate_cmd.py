@@ -1,0 +1,59 @@
+"""``serac evaluate`` and ``serac package``: the last two DVC stages."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from serac.cli.app import app
+from serac.config import DEFAULT_PARAMS, ConfigError, load_config
+
+WorkOpt = Annotated[Path, typer.Option("--work", help="Trained components (serac train --work).")]
+ReportsOpt = Annotated[Path, typer.Option("--reports", help="Evaluation outputs.")]
+
+
+def _load(params: Path):
+    try:
+        return load_config(params)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("evaluate")
+def evaluate(
+    params: Annotated[Path, typer.Option("--params", help="Project parameters (params.yaml).")] = DEFAULT_PARAMS,
+    work: WorkOpt = Path("artifacts/work"),
+    reports: ReportsOpt = Path("reports"),
+) -> None:
+    """Tune the scope threshold on val, then SERAC vs baselines on test for every k: metrics, table, plots."""
+    from serac.evaluation.stage import run_evaluation
+
+    run = run_evaluation(_load(params), work, reports)
+    Console().print(f"threshold {run.threshold:.2f}; {run.seconds:.0f} s; outputs in {reports}/")
+
+
+@app.command("package")
+def package(
+    params: Annotated[Path, typer.Option("--params", help="Project parameters (params.yaml).")] = DEFAULT_PARAMS,
+    work: WorkOpt = Path("artifacts/work"),
+    reports: ReportsOpt = Path("reports"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Packaged editor (default editor.artifact_dir).")] = None,
+) -> None:
+    """Package the trained components with the tuned threshold (and an empty memory) into one editor directory."""
+    from serac.evaluation.stage import read_threshold
+    from serac.memory import EditMemory
+    from serac.training.editor import assemble_editor
+
+    cfg = _load(params)
+    cfg = replace(cfg, editor=replace(cfg.editor, threshold=read_threshold(reports, cfg.editor.threshold)))
+    target = out if out is not None else Path(cfg.editor.artifact_dir)
+    with tempfile.TemporaryDirectory(prefix="serac-package-") as tmp:
+        editor = assemble_editor(cfg, work, EditMemory.open(Path(tmp) / "memory", cfg.memory))
+        editor.save(target)
+    Console().print(f"editor packaged in {target} (threshold {cfg.editor.threshold:.2f})")
