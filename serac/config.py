@@ -383,18 +383,41 @@ class ProjectConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
-def load_config(path: str | Path = DEFAULT_PARAMS) -> ProjectConfig:
-    """Read ``params.yaml``; a missing file gives the built-in defaults."""
+def load_config(path: str | Path = DEFAULT_PARAMS, *overlays: str | Path) -> ProjectConfig:
+    """Read ``params.yaml``; a missing file gives the built-in defaults.
+
+    ``overlays`` are YAML files of overrides deep-merged on top, in order (e.g.
+    ``params.demo.yaml`` shrinks training for the demo); each must exist.
+    """
     path = Path(path)
-    if not path.exists():
-        return ProjectConfig()
+    raw = _read_yaml(path) if path.exists() else {}
+    for overlay in overlays:
+        overlay = Path(overlay)
+        if not overlay.exists():
+            raise ConfigError(f"{overlay}: overlay file does not exist")
+        raw = _deep_merge(raw, _read_yaml(overlay))
+    where = " + ".join(str(p) for p in (path, *overlays))
+    return build(ProjectConfig, raw, where=where)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return build(ProjectConfig, raw, where=str(path))
+    return raw
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def build(cls: type, values: dict[str, Any], where: str = "") -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,14 +44,8 @@ def package(
     out: Annotated[Optional[Path], typer.Option("--out", help="Packaged editor (default editor.artifact_dir).")] = None,
 ) -> None:
     """Package the trained components with the tuned threshold (and an empty memory) into one editor directory."""
-    from serac.evaluation.stage import read_threshold
-    from serac.memory import EditMemory
-    from serac.training.editor import assemble_editor
+    from serac.pipeline.retrain import package_editor
 
     cfg = _load(params)
-    cfg = replace(cfg, editor=replace(cfg.editor, threshold=read_threshold(reports, cfg.editor.threshold)))
-    target = out if out is not None else Path(cfg.editor.artifact_dir)
-    with tempfile.TemporaryDirectory(prefix="serac-package-") as tmp:
-        editor = assemble_editor(cfg, work, EditMemory.open(Path(tmp) / "memory", cfg.memory))
-        editor.save(target)
-    Console().print(f"editor packaged in {target} (threshold {cfg.editor.threshold:.2f})")
+    target = package_editor(cfg, work, reports, out if out is not None else Path(cfg.editor.artifact_dir))
+    Console().print(f"editor packaged in {target}")

@@ -45,8 +45,8 @@ class EditorTrainingReport:
             out[name] = (
                 {"status": "reused"}
                 if r is None
-                else {"steps": r.steps, "seconds": round(r.seconds, 1), "best": r.best_metric or float("nan"),
-                      "stopped": r.stopped}
+                else {"steps": r.steps, "resumed_from": r.resumed_from, "seconds": round(r.seconds, 1),
+                      "best": r.best_metric if r.best_metric is not None else float("nan"), "stopped": r.stopped}
             )
         return out
 

@@ -1,0 +1,102 @@
+"""Retraining steps behind ``flows/retrain.py``: train, evaluate, package, register + promote, push.
+
+Each step is a plain function so the Prefect flow stays thin and the steps are
+testable alone. Training resumes from ``work_dir/checkpoints`` after a crash and
+reuses finished components; every step logs into one MLflow run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from serac.config import ProjectConfig
+from serac.data.prepare import split_path
+from serac.evaluation.report import metrics_dict
+from serac.evaluation.stage import EvaluationRun, read_threshold, run_evaluation
+from serac.memory import EditMemory
+from serac.training.editor import EditorTrainingReport, assemble_editor, load_training_data, train_editor
+
+
+@dataclass
+class PromotionOutcome:
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, Any]
+
+
+def train_components(config: ProjectConfig, work_dir: str | Path, run_id: str | None = None) -> EditorTrainingReport:
+    """Train (or reuse / resume) base model, scope classifier and counterfactual model in ``work_dir``."""
+    from serac.registry.tracking import MlflowHook
+
+    data = load_training_data(config)
+    hooks = [MlflowHook(run_id=run_id)] if run_id else []
+    _, report = train_editor(config, data.train, data.val, work_dir, world=data.world, hooks=hooks)
+    return report
+
+
+def evaluate(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Path,
+             run_id: str | None = None) -> EvaluationRun:
+    """The evaluate stage; with ``run_id``, metrics per memory size and the plots go to that MLflow run."""
+    run = run_evaluation(config, work_dir, reports_dir)
+    if run_id:
+        from serac.registry.tracking import log_metrics_by_k, log_plot
+
+        log_metrics_by_k(metrics_dict(run.results), run_id=run_id)
+        for key in ("plot", "scores"):
+            if key in run.files:
+                log_plot(run.files[key], run_id=run_id)
+        import mlflow
+
+        mlflow.MlflowClient().log_metric(run_id, "scope.threshold", run.threshold)
+    return run
+
+
+def package_editor(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Path, out_dir: str | Path) -> Path:
+    """Package the trained components with the tuned threshold and an empty memory."""
+    config = replace(config, editor=replace(config.editor,
+                                            threshold=read_threshold(reports_dir, config.editor.threshold)))
+    with tempfile.TemporaryDirectory(prefix="serac-package-") as tmp:
+        editor = assemble_editor(config, work_dir, EditMemory.open(Path(tmp) / "memory", config.memory))
+        return editor.save(out_dir)
+
+
+def eval_set_id(config: ProjectConfig) -> str:
+    """Fingerprint of the frozen evaluation set (test split file + protocol): the gate compares like with like."""
+    from serac.registry.promotion import eval_set_fingerprint
+
+    test = split_path(config.training.data_dir, config.training.dataset, "test")
+    return eval_set_fingerprint([test], asdict(config.evaluation))
+
+
+def register_and_promote(config: ProjectConfig, editor_dir: str | Path, evaluation: EvaluationRun,
+                         run_id: str) -> PromotionOutcome:
+    """Register the packaged editor as a new model version and run the promotion gate on it."""
+    import mlflow
+
+    from serac.registry.promotion import metrics_at_k, promote
+    from serac.registry.pyfunc import log_editor_model
+
+    rc = config.registry
+    version = log_editor_model(editor_dir, rc.model_name, tags={"dataset": config.training.dataset})
+    metrics = {**metrics_at_k(metrics_dict(evaluation.results), rc.primary_k), "eval_set": eval_set_id(config)}
+    decision = promote(mlflow.MlflowClient(), rc.model_name, version.version, metrics, rc, run_id=run_id)
+    return PromotionOutcome(rc.model_name, str(version.version), decision.promote, decision.reason, metrics)
+
+
+def version_tags(config: ProjectConfig) -> dict[str, str]:
+    """Data, memory and code versions to tag a run with (DVC hashes where DVC tracks them)."""
+    from serac.registry.tracking import dvc_hash, git_commit
+
+    data_dir = f"{config.training.data_dir}/{config.training.dataset}"
+    tags = {
+        "data.dvc_md5": dvc_hash(f"{data_dir}/train") or dvc_hash(data_dir),
+        "memory.dvc_md5": dvc_hash(config.memory.root),
+        "git.commit": git_commit(),
+        "dataset": config.training.dataset,
+    }
+    return {k: v for k, v in tags.items() if v}
