@@ -17,6 +17,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export DVC_NO_ANALYTICS := 1
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install demo test test-all prepare bench clean
 
@@ -32,9 +34,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/serac prepare
-	$(BIN)/serac validate data/sample/inbox/batch-0001.jsonl --out data/validated/sample || true
-	@echo "prepared data: data/prepared/  quarantine: data/validated/sample/"
+	# validate the real data, train a small editor, evaluate, register + promote in MLflow,
+	# ingest the sample inbox into the DVC-versioned memory, print where to look
+	$(BIN)/python -m flows.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
@@ -46,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py
 
 clean:
-	rm -rf $(VENV) data/prepared data/validated
+	rm -rf $(VENV) data/prepared data/validated data/ingested data/inbox artifacts reports
