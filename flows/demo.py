@@ -59,7 +59,7 @@ def where_to_look(result: dict, seconds: float) -> str:
         f"{report.totals.get('added', 0)} added; memory {report.memory_root} version {report.memory_version}"
         + (f" (DVC md5 {report.memory_md5})" if report.memory_md5 else ""),
         f"  registered model: {outcome.model_name} version {outcome.version} (alias @{alias}): {outcome.reason}",
-        f"  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000",
+        "  MLflow UI:  .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000",
         f"  try it:     .venv/bin/serac query --editor {config.editor.artifact_dir} \"<a rephrased question>\"",
     ]
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Prefect flows of the serac pipeline: thin wrappers, one task per ``serac`` function."""

@@ -1,0 +1,1 @@
+"""Pipeline steps behind the Prefect flows in ``flows/``: plain, typed functions, testable without Prefect."""
