@@ -294,6 +294,8 @@ class TrackingConfig:
     """Artifact location of new experiments (``<artifact_root>/<experiment>``); a relative path is
     resolved against the project root, a URI (``s3://...``) is kept. A tracking server decides itself."""
     experiment_name: str = "serac"
+    log_stages: bool = True
+    """The DVC stage commands (``serac train``, ``serac evaluate``) log a run each; the flows always log."""
 
     def __post_init__(self) -> None:
         if not self.tracking_uri or not self.artifact_root or not self.experiment_name.strip():

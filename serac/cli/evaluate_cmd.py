@@ -30,9 +30,12 @@ def evaluate(
     reports: ReportsOpt = Path("reports"),
 ) -> None:
     """Tune the scope threshold on val, then SERAC vs baselines on test for every k: metrics, table, plots."""
-    from serac.evaluation.stage import run_evaluation
+    from serac.pipeline.retrain import evaluate as evaluate_stage
+    from serac.pipeline.retrain import stage_run
 
-    run = run_evaluation(_load(params), work, reports)
+    cfg = _load(params)
+    with stage_run(cfg, "evaluate", section=cfg.evaluation) as run_id:
+        run = evaluate_stage(cfg, work, reports, run_id=run_id)
     Console().print(f"threshold {run.threshold:.2f}; {run.seconds:.0f} s; outputs in {reports}/")
 
 

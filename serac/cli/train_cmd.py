@@ -41,19 +41,24 @@ def train(
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"training on {cfg.training.dataset}: {len(data.train)} train / {len(data.val)} val edits")
-    if component == "base":
-        steps.train_base(cfg, data.world, work)
-        console.print(f"base model ready in {work / 'base'}")
-        return
-    if component == "scope":
-        steps.train_scope(cfg, data.train, data.val, work)
-        console.print(f"scope classifier ready in {work / 'scope'}")
-        return
-    if component == "counterfactual":
-        steps.train_counterfactual_model(cfg, data.train, data.val, work)
-        console.print(f"counterfactual model ready in {work / 'counterfactual'}")
-        return
-    editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world)
+    from serac.pipeline.retrain import stage_run
+    from serac.registry.tracking import MlflowHook
+
+    with stage_run(cfg, f"train-{component}") as run_id:
+        hooks = [MlflowHook(run_id=run_id)] if run_id else []
+        if component == "base":
+            steps.train_base(cfg, data.world, work, hooks)
+            console.print(f"base model ready in {work / 'base'}")
+            return
+        if component == "scope":
+            steps.train_scope(cfg, data.train, data.val, work, hooks)
+            console.print(f"scope classifier ready in {work / 'scope'}")
+            return
+        if component == "counterfactual":
+            steps.train_counterfactual_model(cfg, data.train, data.val, work, hooks)
+            console.print(f"counterfactual model ready in {work / 'counterfactual'}")
+            return
+        editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)
     editor.save(target)
     console.print_json(json.dumps(report.summary()))

@@ -7,10 +7,11 @@ reuses finished components; every step logs into one MLflow run.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from serac.config import ProjectConfig
 from serac.data.prepare import split_path
@@ -86,6 +87,20 @@ def register_and_promote(config: ProjectConfig, editor_dir: str | Path, evaluati
     metrics = {**metrics_at_k(metrics_dict(evaluation.results), rc.primary_k), "eval_set": eval_set_id(config)}
     decision = promote(mlflow.MlflowClient(), rc.model_name, version.version, metrics, rc, run_id=run_id)
     return PromotionOutcome(rc.model_name, str(version.version), decision.promote, decision.reason, metrics)
+
+
+@contextlib.contextmanager
+def stage_run(config: ProjectConfig, stage: str, section: Any = None) -> Iterator[str | None]:
+    """An MLflow run for one DVC stage command (``tracking.log_stages``), with its params and version
+    tags; yields the run id, or None when stage logging is off."""
+    if not config.tracking.log_stages:
+        yield None
+        return
+    from serac.registry.tracking import log_params_flat, start_run
+
+    with start_run(config.tracking, run_name=stage, tags={"stage": stage, **version_tags(config)}) as run:
+        log_params_flat(section if section is not None else config, run_id=run.info.run_id)
+        yield run.info.run_id
 
 
 def version_tags(config: ProjectConfig) -> dict[str, str]:

@@ -27,7 +27,7 @@ from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import TextToText
 from serac.training.examples import base_examples, counterfactual_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
-from serac.training.loop import TrainHook, TrainResult
+from serac.training.loop import TrainHook, TrainResult, prefixed
 from serac.training.scope import train_cross_scope, train_embedding_scope
 
 log = logging.getLogger(__name__)
@@ -149,11 +149,13 @@ def train_editor(
     """
     work_dir = Path(work_dir)
     report = EditorTrainingReport()
-    report.results["base"] = train_base(config, list(world if world is not None else [*train, *val]), work_dir, hooks)
+    world = list(world if world is not None else [*train, *val])
+    report.results["base"] = train_base(config, world, work_dir, prefixed(hooks, "base/"))
     base = load_base(config, work_dir)
-    scope, scope_results = train_scope(config, train, val, work_dir, hooks)
+    scope, scope_results = train_scope(config, train, val, work_dir, prefixed(hooks, "scope/"))
     report.results.update(scope_results)
-    counterfactual, report.results["counterfactual"] = train_counterfactual_model(config, train, val, work_dir, hooks)
+    counterfactual, report.results["counterfactual"] = train_counterfactual_model(
+        config, train, val, work_dir, prefixed(hooks, "counterfactual/"))
     memory_root = work_dir / "memory"
     shutil.rmtree(memory_root, ignore_errors=True)
     memory = EditMemory.open(memory_root, config.memory)

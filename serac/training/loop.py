@@ -38,6 +38,21 @@ class TrainHook(Protocol):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class PrefixedHook:
+    """Logs through ``hook`` with ``prefix`` on every key (several components in one run)."""
+
+    hook: TrainHook
+    prefix: str
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.hook.log_metrics({self.prefix + k: v for k, v in metrics.items()}, step=step)
+
+
+def prefixed(hooks: Sequence[TrainHook], prefix: str) -> list[TrainHook]:
+    return [PrefixedHook(h, prefix) for h in hooks]
+
+
 @dataclass
 class TrainResult:
     steps: int

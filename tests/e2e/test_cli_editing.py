@@ -33,6 +33,7 @@ def write_params(tmp: Path, prepared: Path, dataset: str, steps: dict[str, int])
         "base": {"decoder_layers": 1},
         "editor": {"device": "cpu", "artifact_dir": str(tmp / "editor")},
         "memory": {"root": str(tmp / "memory")},
+        "tracking": {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "artifact_root": str(tmp / "mlruns")},
         "training": {
             "dataset": dataset,
             "data_dir": str(prepared),
