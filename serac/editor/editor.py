@@ -20,7 +20,7 @@ from serac.config import EditorConfig, MemoryConfig, build
 from serac.data.schema import EditRecord
 from serac.io import atomic_dir
 from serac.memory import EditMemory
-from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions
+from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions, read_json
 from serac.models.base import BaseModel
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.scope import ScopeClassifier
@@ -209,10 +209,7 @@ def read_editor_meta(directory: Path) -> dict:
     path = directory / EDITOR_FILE
     if not path.is_file():
         raise ArtifactError(f"{path}: missing (not a saved serac editor?)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: corrupt JSON: {exc}") from exc
+    meta = read_json(path)
     version = meta.get("format_version")
     if not isinstance(version, int) or version > EDITOR_FORMAT_VERSION:
         raise ArtifactVersionError(

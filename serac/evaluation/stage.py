@@ -23,7 +23,6 @@ from serac.editor import SeracEditor
 from serac.evaluation.baselines import evaluate_all
 from serac.evaluation.protocol import ThresholdChoice, tune_threshold
 from serac.evaluation.report import (
-    metrics_dict,
     plot_es_dd_vs_k,
     plot_result_scores,
     results_table,
@@ -103,4 +102,4 @@ def read_threshold(out_dir: str | Path, default: float) -> float:
     return float(json.loads(path.read_text())["threshold"]) if path.is_file() else default
 
 
-__all__ = ["EvaluationRun", "choose_threshold", "metrics_dict", "read_threshold", "run_evaluation"]
+__all__ = ["EvaluationRun", "choose_threshold", "read_threshold", "run_evaluation"]

@@ -86,6 +86,14 @@ def save_artifact(
     return directory
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file of an artifact; unreadable or corrupt files raise :class:`ArtifactError` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ArtifactError(f"{path}: corrupt JSON: {exc}") from exc
+
+
 def read_artifact_info(directory: str | Path, expected_kind: str | tuple[str, ...] | None = None) -> ArtifactInfo:
     """Parse and check ``config.json``; raise :class:`ArtifactError` naming the file."""
     directory = Path(directory)
@@ -94,10 +102,7 @@ def read_artifact_info(directory: str | Path, expected_kind: str | tuple[str, ..
         raise ArtifactError(f"{directory}: artifact directory does not exist")
     if not config_path.is_file():
         raise ArtifactError(f"{config_path}: missing (not a serac artifact?)")
-    try:
-        meta = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{config_path}: corrupt JSON: {exc}") from exc
+    meta = read_json(config_path)
     if not isinstance(meta, dict) or "kind" not in meta or "format_version" not in meta:
         raise ArtifactError(f"{config_path}: missing 'kind' or 'format_version'")
     version = meta["format_version"]

@@ -26,7 +26,7 @@ from serac.config import BaseModelConfig
 from serac.models.artifacts import ArtifactError
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
-from serac.models.seq2seq import TextToText
+from serac.models.seq2seq import TextToText, text_to_text_from_config
 
 
 class BaseModelError(RuntimeError):
@@ -90,16 +90,7 @@ class HFBaseModel:
                 "pass the directory of its trained artifact as artifact_dir"
             )
         else:
-            t2t = TextToText.from_pretrained(
-                cfg.kind,
-                cfg.name_or_path,
-                revision=cfg.revision,
-                decoder_layers=cfg.decoder_layers,
-                labels=cfg.labels,
-                max_input_length=cfg.max_input_length,
-                max_target_length=cfg.max_target_length,
-                max_new_tokens=cfg.max_new_tokens,
-            ).to(device)
+            t2t = text_to_text_from_config(cfg).to(device)
         return cls(
             t2t,
             name_or_path=cfg.name_or_path,

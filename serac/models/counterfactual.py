@@ -18,7 +18,7 @@ from torch import nn
 from serac.config import CounterfactualConfig
 from serac.models.artifacts import ArtifactError, read_artifact_info
 from serac.models.device import resolve_device
-from serac.models.seq2seq import TextToText
+from serac.models.seq2seq import TextToText, text_to_text_from_config
 
 ARTIFACT_KIND = "counterfactual"
 TEMPLATE_FIELDS = frozenset({"edit_input", "edit_label", "query"})
@@ -59,16 +59,7 @@ class CounterfactualModel(nn.Module):
 
         Returned in eval mode, like transformers' ``from_pretrained``: call ``.train()`` to train.
         """
-        t2t = TextToText.from_pretrained(
-            cfg.kind,
-            cfg.name_or_path,
-            decoder_layers=cfg.decoder_layers,
-            labels=cfg.labels,
-            max_input_length=cfg.max_input_length,
-            max_target_length=cfg.max_target_length,
-            max_new_tokens=cfg.max_new_tokens,
-        )
-        return cls(t2t, cfg.template).to(_device(device)).eval()
+        return cls(text_to_text_from_config(cfg), cfg.template).to(_device(device)).eval()
 
     def format_inputs(
         self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]

@@ -212,6 +212,21 @@ class TextToText(nn.Module):
         return t2t.to(resolve_device(device) if isinstance(device, str) else device).eval()
 
 
+def text_to_text_from_config(cfg: Any) -> TextToText:
+    """The pretrained starting point of a model section of params.yaml (``counterfactual`` or ``base``):
+    its kind, name or path, revision, decoder depth, labels and lengths. Offline; in eval mode."""
+    return TextToText.from_pretrained(
+        cfg.kind,
+        cfg.name_or_path,
+        revision=getattr(cfg, "revision", None),
+        decoder_layers=cfg.decoder_layers,
+        labels=cfg.labels,
+        max_input_length=cfg.max_input_length,
+        max_target_length=cfg.max_target_length,
+        max_new_tokens=cfg.max_new_tokens,
+    )
+
+
 # -- MiniLM encoder-decoder ---------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
-from serac.models.seq2seq import TextToText
+from serac.models.seq2seq import text_to_text_from_config
 from serac.training.examples import base_examples, counterfactual_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.loop import TrainHook, TrainResult, prefixed
@@ -71,12 +71,7 @@ def train_base(
         return None
     if (out / CONFIG_FILE).exists():
         return None
-    cfg = config.base
-    model = TextToText.from_pretrained(
-        cfg.kind, cfg.name_or_path, decoder_layers=cfg.decoder_layers, labels=cfg.labels,
-        max_input_length=cfg.max_input_length, max_target_length=cfg.max_target_length,
-        max_new_tokens=cfg.max_new_tokens,
-    ).to(resolve_device(config.editor.device))
+    model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
     result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
                                 hooks=hooks, desc="base model")
     model.save(out)
