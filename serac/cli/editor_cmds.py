@@ -15,32 +15,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from serac.cli.app import app
-from serac.config import DEFAULT_PARAMS, ConfigError, ProjectConfig, load_config
+from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.config import DEFAULT_PARAMS, ProjectConfig
 
 edit_app = typer.Typer(help="Add edits to the edit memory.", no_args_is_help=True)
 memory_app = typer.Typer(help="Inspect and change the edit memory.", no_args_is_help=True)
 app.add_typer(edit_app, name="edit")
 app.add_typer(memory_app, name="memory")
 
-ParamsOpt = Annotated[Path, typer.Option("--params", help="Project parameters (params.yaml).")]
 EditorOpt = Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default: editor.artifact_dir).")]
 MemoryOpt = Annotated[Optional[Path], typer.Option("--memory", help="Edit memory directory (default: memory.root).")]
 
 
 def _config(params: Path, memory: Path | None) -> ProjectConfig:
-    try:
-        cfg = load_config(params)
-    except ConfigError as exc:
-        _fail(str(exc))
+    cfg = load_params(params)
     if memory is not None:
         cfg = replace(cfg, memory=replace(cfg.memory, root=str(memory)))
     return cfg
-
-
-def _fail(message: str, code: int = 2) -> None:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _load_editor(cfg: ProjectConfig, editor: Path | None):
@@ -51,7 +42,7 @@ def _load_editor(cfg: ProjectConfig, editor: Path | None):
     try:
         return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory)
     except ArtifactError as exc:
-        _fail(f"{exc} (train one with `serac train`)")
+        fail(f"{exc} (train one with `serac train`)")
 
 
 @edit_app.command("add")
@@ -73,9 +64,9 @@ def edit_add(
     from serac.memory import EditMemory
 
     if (file is None) == (input is None):
-        _fail("give either FILE or --input/--label")
+        fail("give either FILE or --input/--label")
     if input is not None and not label:
-        _fail("--input needs --label")
+        fail("--input needs --label")
     cfg = _config(params, memory)
     existing = frozenset(EditMemory.open(cfg.memory.root, cfg.memory).ids())
     try:
@@ -87,12 +78,12 @@ def edit_add(
                                 source="cli")
             report = validate_records([record], [], cfg.validation, existing_ids=existing, training=False)
     except (DataFileError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console = Console()
     for row in report.quarantined:
         console.print(f"[yellow]quarantined[/] {row.source}: {', '.join(row.reasons)}", soft_wrap=True)
     if not report.batch_ok:
-        _fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
+        fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
     result = _load_editor(cfg, editor).edit(report.passed)
     console.print(
         f"added {len(result.added)} edit(s), {len(result.skipped)} already present, "

@@ -9,13 +9,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from serac.cli.app import app
-from serac.config import DEFAULT_PARAMS, ConfigError, load_config
+from serac.cli.app import OverlayOpt, ParamsOpt, app, load_params
+from serac.config import DEFAULT_PARAMS, ConfigError
 
 
 @app.command("train")
 def train(
-    params: Annotated[Path, typer.Option("--params", help="Project parameters (params.yaml).")] = DEFAULT_PARAMS,
+    params: ParamsOpt = DEFAULT_PARAMS,
+    overlay: OverlayOpt = None,
     work: Annotated[Path, typer.Option("--work", help="Component artifacts and checkpoints (resumable).")] = Path(
         "artifacts/work"
     ),
@@ -33,7 +34,7 @@ def train(
 
     console = Console()
     try:
-        cfg = load_config(params)
+        cfg = load_params(params, overlay)
         if component not in ("all", "base", "scope", "counterfactual"):
             raise ConfigError(f"--component: unknown {component!r}")
         data = steps.load_training_data(cfg)
