@@ -68,3 +68,17 @@ def test_repro_builds_the_editor_then_is_a_no_op(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(["status"], project)
     assert "train_scope" in status and "train_base" not in status and "train_counterfactual" not in status
+
+
+@pytest.mark.slow
+def test_forced_repro_with_the_same_seed_gives_the_same_metrics(project):
+    dvc(["repro"], project)
+    first = json.loads((project / "reports" / "metrics.json").read_text())
+    dvc(["repro", "-f"], project)
+    second = json.loads((project / "reports" / "metrics.json").read_text())
+
+    def drop_timings(metrics: dict) -> dict:
+        return {m: {k: {name: v for name, v in row.items() if not name.endswith("_ms") and name != "seconds"}
+                    for k, row in per_k.items()} for m, per_k in metrics.items()}
+
+    assert drop_timings(second) == drop_timings(first)
