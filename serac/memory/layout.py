@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from serac import __version__ as SERAC_VERSION
 from serac.data.schema import EDIT_SCHEMA
-from serac.io import atomic_dir, write_bytes, write_json
+from serac.io import atomic_dir, fsync_path, write_bytes, write_json
 
 FORMAT = "serac-memory/1"
 CURRENT_FILE = "CURRENT"
@@ -247,7 +247,7 @@ def write_version(
                 files[name] = meta or {"sha256": sha256_file(dest), "bytes": dest.stat().st_size}
             else:
                 write(dest)
-                _fsync_file(dest)
+                fsync_path(dest)
                 files[name] = {"sha256": sha256_file(dest), "bytes": dest.stat().st_size}
 
         place(EDITS_FILE, table, lambda p: pq.write_table(table, p))
@@ -331,15 +331,6 @@ def _link_or_copy(source: Path, dest: Path) -> None:
         os.link(source, dest)
     except OSError:
         shutil.copy2(source, dest)
-
-
-def _fsync_file(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _library_versions() -> dict[str, str]:
