@@ -20,7 +20,7 @@ def _problem(seed: int = 0):
         return torch.nn.functional.mse_loss(model(x[idx]).squeeze(-1), y[idx])
 
     def eval_fn():
-        return {"mse": float(torch.nn.functional.mse_loss(model(x).squeeze(-1), y))}
+        return {"mse": float(torch.nn.functional.mse_loss(model(x).squeeze(-1), y).detach())}
 
     return model, loss_fn, eval_fn
 
