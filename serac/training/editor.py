@@ -180,8 +180,9 @@ def load_training_data(config: ProjectConfig) -> TrainingData:
     from serac.data.prepare import read_split
 
     tc, root = config.training, config.training.data_dir
-    train = read_split(root, tc.dataset, "train", tc.max_train_edits)
-    val = read_split(root, tc.dataset, "val", tc.max_val_edits)
-    world = [*read_split(root, tc.dataset, "train"), *read_split(root, tc.dataset, "val"),
-             *read_split(root, tc.dataset, "test")]
-    return TrainingData(train, val, world)
+    splits = {name: read_split(root, tc.dataset, name) for name in ("train", "val", "test")}
+    return TrainingData(
+        train=splits["train"][: tc.max_train_edits],
+        val=splits["val"][: tc.max_val_edits],
+        world=[*splits["train"], *splits["val"], *splits["test"]],
+    )
