@@ -220,6 +220,9 @@ class TrainingConfig:
     max_val_edits: int = 200
     hard_negatives: int = 2
     """Nearest other edits (by embedding) used as negatives per positive, for the scope classifier."""
+    label_swap_copies: int = 0
+    """Counterfactual training: variants per example with another edit's label as edit label and
+    target (``serac.training.examples.label_swap_examples``); teaches copying over memorising."""
     scope: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-5, batch_size=32))
     counterfactual: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
     base: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))

@@ -19,6 +19,7 @@ from serac.config import CounterfactualConfig
 from serac.models.artifacts import ArtifactError, read_artifact_info
 from serac.models.device import resolve_device
 from serac.models.seq2seq import TextToText, text_to_text_from_config
+from serac.models.surface import restore_surface
 
 ARTIFACT_KIND = "counterfactual"
 TEMPLATE_FIELDS = frozenset({"edit_input", "edit_label", "query"})
@@ -89,8 +90,19 @@ class CounterfactualModel(nn.Module):
         queries: Sequence[str],
         batch_size: int = 32,
     ) -> list[str]:
-        """Greedy answers (label names for the classifier kind)."""
-        return self.text_to_text.generate(self.format_inputs(edit_inputs, edit_labels, queries), batch_size)
+        """Greedy answers (label names for the classifier kind).
+
+        A generated answer copied from the edit keeps the edit's own spelling (case,
+        accents, punctuation), which an uncased tokenizer cannot generate.
+        """
+        answers = self.text_to_text.generate(self.format_inputs(edit_inputs, edit_labels, queries), batch_size)
+        if self.kind == "classifier":
+            return answers
+        tokenizer = self.text_to_text.tokenizer
+        return [
+            restore_surface(answer, (label, edit_input, query), tokenizer)
+            for answer, label, edit_input, query in zip(answers, edit_labels, edit_inputs, queries)
+        ]
 
     def save(self, directory: str | Path) -> Path:
         """config.json (kind, HF config, template, ...) + model.safetensors + tokenizer/."""

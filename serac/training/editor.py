@@ -25,7 +25,7 @@ from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
-from serac.training.examples import base_examples, counterfactual_examples
+from serac.training.examples import base_examples, counterfactual_examples, label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.loop import TrainHook, TrainResult, prefixed
 from serac.training.scope import train_cross_scope, train_embedding_scope
@@ -119,9 +119,12 @@ def train_counterfactual_model(
     if (out / CONFIG_FILE).exists():
         return CounterfactualModel.load(out, device=device), None
     model = CounterfactualModel.from_config(config.counterfactual, device=device)
+    examples = counterfactual_examples(train)
+    tc = config.training
+    examples += label_swap_examples(examples, tc.label_swap_copies, tc.counterfactual.seed)
     result = train_counterfactual(
-        model, counterfactual_examples(train), counterfactual_examples(val, include_edit_input=False),
-        config.training.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
+        model, examples, counterfactual_examples(val, include_edit_input=False),
+        tc.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
     )
     model.save(out)
     return model, result

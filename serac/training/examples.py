@@ -75,6 +75,34 @@ def counterfactual_examples(records: Sequence[EditRecord], include_edit_input: b
     return out
 
 
+def label_swap_examples(
+    examples: Sequence[CounterfactualExample], copies: int, seed: int
+) -> list[CounterfactualExample]:
+    """``copies`` counterfactual variants of every example whose answer is the edit label.
+
+    The edit label (and so the target) is replaced by another edit's label, drawn
+    deterministically from the pool of labels in ``examples``. The same query then
+    has different answers under different edits, so the model can only succeed
+    by reading the answer from the edit, not by memorising question -> answer
+    (with a few thousand edits it otherwise does the latter; see the zsRE result).
+    Examples whose target differs from the edit label (e.g. true/false tasks) are skipped.
+    """
+    pool = sorted({e.edit_label for e in examples})
+    if copies <= 0 or len(pool) < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    out: list[CounterfactualExample] = []
+    for e in examples:
+        if e.target != e.edit_label:
+            continue
+        for _ in range(copies):
+            label = pool[int(rng.integers(len(pool)))]
+            while label == e.edit_label:
+                label = pool[int(rng.integers(len(pool)))]
+            out.append(CounterfactualExample(e.edit_input, label, e.query, label))
+    return out
+
+
 def base_examples(records: Sequence[EditRecord]) -> list[tuple[str, str]]:
     """(query, answer) pairs of the world *before* the edits, for the offline base model."""
     out: dict[str, str] = {}

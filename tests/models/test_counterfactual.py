@@ -66,6 +66,14 @@ def test_answers_follow_the_edit_label():
     assert model.answer(EDIT_INPUTS, EDIT_LABELS, QUERIES, batch_size=3) == EDIT_LABELS
 
 
+def test_copied_answers_keep_the_edit_spelling(monkeypatch):
+    model = tiny_counterfactual()
+    # What an uncased generator can emit for these labels: lowercased, accents stripped.
+    monkeypatch.setattr(model.text_to_text, "generate", lambda inputs, batch_size=32: ["sao paulo", "lyon"])
+    answers = model.answer(["Where was X born?", "Capital?"], ["São Paulo", "Nice"], ["X's birthplace?", "Capital?"])
+    assert answers == ["São Paulo", "lyon"]  # the copy is restored; a non-copied answer is unchanged
+
+
 def test_classifier_answers_are_label_names():
     model = tiny_counterfactual("classifier")
     queries = ["the capital of france is lyon", "the capital of france is lyon", "the sky is green", "the sky is green"]

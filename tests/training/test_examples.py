@@ -46,3 +46,23 @@ def test_nearest_neighbours_excludes_self():
     e /= np.linalg.norm(e, axis=1, keepdims=True)
     nn = nearest_neighbours(e, 1)
     assert nn[0] == [1] and nn[1] == [0] and all(i not in row for i, row in enumerate(nn))
+
+
+def test_label_swap_examples_make_the_answer_depend_on_the_edit():
+    from serac.training.examples import CounterfactualExample, label_swap_examples
+
+    base = [
+        CounterfactualExample("Capital of A?", "Paris", "A's capital?", "Paris"),
+        CounterfactualExample("Capital of B?", "Rome", "B's capital?", "Rome"),
+        CounterfactualExample("Capital of C?", "Oslo", "C's capital?", "Oslo"),
+        CounterfactualExample("Is A big?", "big", "A big?", "true"),  # target is not the label: skipped
+    ]
+    swapped = label_swap_examples(base, copies=3, seed=0)
+    assert len(swapped) == 9
+    for ex in swapped:
+        assert ex.target == ex.edit_label                       # still answered by the edit
+        assert ex.edit_label in {"Paris", "Rome", "Oslo", "big"}
+    by_query = {q: {e.edit_label for e in swapped if e.query == q} for q in ("A's capital?", "B's capital?")}
+    assert "Paris" not in by_query["A's capital?"] and "Rome" not in by_query["B's capital?"]
+    assert swapped == label_swap_examples(base, copies=3, seed=0)  # deterministic (exact resume)
+    assert label_swap_examples(base, copies=0, seed=0) == []
