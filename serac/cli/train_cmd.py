@@ -28,6 +28,7 @@ def train(
     """Train base model (offline default only), scope classifier and counterfactual model; package the editor.
 
     Rerunning reuses finished components and resumes an interrupted one from its checkpoint.
+    Runs data-parallel unchanged under ``torchrun --nproc_per_node=N`` (rank 0 logs and writes).
     """
     from serac.data.errors import DataFileError
     from serac.training import editor as steps
@@ -41,11 +42,26 @@ def train(
     except (ConfigError, DataFileError) as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    console.print(f"training on {cfg.training.dataset}: {len(data.train)} train / {len(data.val)} val edits")
+    from serac.models.device import resolve_device
+    from serac.training.distributed import distributed_job
+
+    with distributed_job(resolve_device(cfg.editor.device).type) as ctx:
+        if not ctx.is_main:
+            console = Console(quiet=True)
+        console.print(f"training on {cfg.training.dataset}: {len(data.train)} train / {len(data.val)} val edits"
+                      + (f" ({ctx.world_size} processes, {ctx.backend})" if ctx.enabled else ""))
+        _train(cfg, data, work, out, component, console, main=ctx.is_main)
+
+
+def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: Console, *, main: bool) -> None:
+    import contextlib
+
     from serac.pipeline.retrain import stage_run
     from serac.registry.tracking import MlflowHook
+    from serac.training import editor as steps
 
-    with stage_run(cfg, f"train-{component}") as run_id:
+    # data-parallel: only rank 0 opens an MLflow run and writes the packaged editor
+    with stage_run(cfg, f"train-{component}") if main else contextlib.nullcontext(None) as run_id:
         hooks = [MlflowHook(run_id=run_id)] if run_id else []
         if component == "base":
             steps.train_base(cfg, data.world, work, hooks)
@@ -61,6 +77,7 @@ def train(
             return
         editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)
-    editor.save(target)
+    if main:
+        editor.save(target)
     console.print_json(json.dumps(report.summary()))
     console.print(f"editor packaged in {target}")

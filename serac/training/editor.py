@@ -25,6 +25,7 @@ from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
+from serac.training.distributed import current_context, on_main
 from serac.training.examples import base_examples, counterfactual_examples, label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.loop import TrainHook, TrainResult, prefixed
@@ -74,7 +75,7 @@ def train_base(
     model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
     result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
                                 hooks=hooks, desc="base model")
-    model.save(out)
+    on_main(current_context(), lambda: model.save(out))  # data-parallel: rank 0 writes, the others wait
     return result
 
 
@@ -106,7 +107,7 @@ def train_scope(
             scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
             hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
         )
-    scope.save(out)
+    on_main(current_context(), lambda: scope.save(out))
     return scope, results
 
 
@@ -126,7 +127,7 @@ def train_counterfactual_model(
         model, examples, counterfactual_examples(val, include_edit_input=False),
         tc.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
     )
-    model.save(out)
+    on_main(current_context(), lambda: model.save(out))
     return model, result
 
 
@@ -155,7 +156,7 @@ def train_editor(
     counterfactual, report.results["counterfactual"] = train_counterfactual_model(
         config, train, val, work_dir, prefixed(hooks, "counterfactual/"))
     memory_root = work_dir / "memory"
-    shutil.rmtree(memory_root, ignore_errors=True)
+    on_main(current_context(), lambda: shutil.rmtree(memory_root, ignore_errors=True))
     memory = EditMemory.open(memory_root, config.memory)
     return SeracEditor(scope, counterfactual, base, memory, config.editor), report
 

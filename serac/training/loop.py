@@ -8,6 +8,11 @@ Resuming: the data order is a pure function of (seed, step) (see
 :class:`StepSampler`), and a checkpoint holds model, optimizer, step and best
 metric, so a run killed at any point and started again with the same arguments
 continues where its last checkpoint left off and ends in the same state.
+
+Under ``torchrun`` / ``accelerate launch`` the same loop trains data-parallel
+(:mod:`serac.training.distributed`): each rank computes its shard of every global
+batch through DistributedDataParallel, rank 0 alone evaluates, checkpoints, logs
+and shows progress, and the others follow its decisions.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tqdm.auto import tqdm
 
 from serac.config import TrainConfig
 from serac.io import atomic_dir
+from serac.training.distributed import DistContext, ShardedLoss, init_distributed, sharded_loss
 
 CHECKPOINT_DIR = "checkpoint"
 BEST_WEIGHTS = "best.safetensors"
@@ -126,6 +132,7 @@ def train_loop(
     hooks: Sequence[TrainHook] = (),
     desc: str = "train",
     device: torch.device | None = None,
+    dist_ctx: DistContext | None = None,
 ) -> TrainResult:
     """Train ``model`` by minimising ``loss_fn(batch_indices)``.
 
@@ -133,10 +140,16 @@ def train_loop(
     multiplies each). ``eval_fn`` returns metrics; ``eval_metric`` among them
     drives early stopping and the best-weights copy, which is loaded back into
     ``model`` at the end. Checkpoints go to ``out_dir/checkpoint``.
+
+    ``dist_ctx`` (default: the launcher's process group, joined if need be) makes the
+    run data-parallel when it spans several processes; ``cfg.batch_size`` stays the
+    global batch.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
+    ctx = dist_ctx if dist_ctx is not None else init_distributed(device.type)
+    hooks = hooks if ctx.is_main else ()
     seed_everything(cfg.seed)
     sampler = StepSampler(n_examples, cfg.batch_size, cfg.seed)
     groups = [dict(g) for g in param_groups]
@@ -147,10 +160,12 @@ def train_loop(
 
     state = {"step": 0, "best": None, "bad_evals": 0}
     resumed_from = _load_checkpoint(out_dir / CHECKPOINT_DIR, model, optimizer, state)
+    sharded: ShardedLoss | None = sharded_loss(ctx, model, loss_fn) if ctx.enabled else None
     history: list[dict[str, float]] = []
     started = time.monotonic()
     stopped = "max_steps"
-    progress = tqdm(total=cfg.max_steps, initial=state["step"], desc=desc, leave=False, dynamic_ncols=True)
+    progress = tqdm(total=cfg.max_steps, initial=state["step"], desc=desc, leave=False, dynamic_ncols=True,
+                    disable=not ctx.is_main)
     model.train()
 
     while state["step"] < cfg.max_steps:
@@ -162,26 +177,37 @@ def train_loop(
 
         # 2. evaluate (and keep the best weights) / checkpoint, before the update
         if eval_fn is not None and step > 0 and step % cfg.eval_every == 0:
-            if _evaluate(model, eval_fn, eval_metric, higher_is_better, cfg, out_dir, state, history, hooks, step):
+            if _evaluate(model, eval_fn, eval_metric, higher_is_better, cfg, out_dir, state, history, hooks, step,
+                         ctx):
                 stopped = "early_stopping"
                 break
         if step > 0 and step % cfg.checkpoint_every == 0:
-            _save_checkpoint(out_dir / CHECKPOINT_DIR, model, optimizer, state)
+            _save_checkpoint(out_dir / CHECKPOINT_DIR, model, optimizer, state, ctx)
 
-        # 3. forward + backward over grad_accum micro-batches
+        # 3. forward + backward over grad_accum micro-batches (this rank's shard of each)
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(cfg.grad_accum):
             indices = sampler.batch(step * cfg.grad_accum + micro)
-            with autocast_context(cfg, device):
-                loss = loss_fn(indices) / cfg.grad_accum
-            scaler.scale(loss).backward()
+            if sharded is None:
+                with autocast_context(cfg, device):
+                    loss = loss_fn(indices) / cfg.grad_accum
+                scaler.scale(loss).backward()
+            else:
+                with sharded.no_sync(micro < cfg.grad_accum - 1):
+                    with autocast_context(cfg, device):
+                        loss = sharded(indices) / cfg.grad_accum
+                    scaler.scale(loss).backward()
             total += float(loss.detach())
         scaler.unscale_(optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm))
         scaler.step(optimizer)
         scaler.update()
         state["step"] = step + 1
+        over_budget = cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60
+        if ctx.enabled:  # the global batch's loss; every rank stops when any one is out of time
+            summed, late = ctx.sum([total, float(over_budget)])
+            total, over_budget = summed / ctx.world_size, late > 0
 
         # 4. log
         metrics = {"train/loss": total, "train/lr_scale": scale, "train/grad_norm": grad_norm}
@@ -191,14 +217,16 @@ def train_loop(
         progress.set_postfix(loss=f"{total:.4f}")
 
         # 5. stop on the wall-clock budget (checkpoint first so a rerun continues)
-        if cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60:
+        if over_budget:
             stopped = "time_budget"
             break
     progress.close()
 
     if eval_fn is not None and stopped != "early_stopping":
-        _evaluate(model, eval_fn, eval_metric, higher_is_better, cfg, out_dir, state, history, hooks, state["step"])
-    _save_checkpoint(out_dir / CHECKPOINT_DIR, model, optimizer, state)
+        _evaluate(model, eval_fn, eval_metric, higher_is_better, cfg, out_dir, state, history, hooks, state["step"],
+                  ctx)
+    _save_checkpoint(out_dir / CHECKPOINT_DIR, model, optimizer, state, ctx)
+    del sharded  # drops DDP's gradient hooks from the parameters
     if eval_fn is not None and (out_dir / BEST_WEIGHTS).exists():
         load_model(model, str(out_dir / BEST_WEIGHTS), device=str(device))
     model.eval()
@@ -212,12 +240,20 @@ def train_loop(
     )
 
 
-def _evaluate(model, eval_fn, metric, higher, cfg, out_dir, state, history, hooks, step) -> bool:
-    """Run ``eval_fn``; save best weights on improvement. Returns True when patience ran out."""
-    model.eval()
-    with torch.no_grad():
-        metrics = {k: float(v) for k, v in eval_fn().items()}
-    model.train()
+def _evaluate(model, eval_fn, metric, higher, cfg, out_dir, state, history, hooks, step,
+              ctx: DistContext = DistContext()) -> bool:
+    """Run ``eval_fn``; save best weights on improvement. Returns True when patience ran out.
+
+    Data-parallel: rank 0 evaluates and saves, every rank applies its metrics.
+    """
+    metrics: dict[str, float] | None = None
+    if ctx.is_main:
+        model.eval()
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in eval_fn().items()}
+        model.train()
+    metrics = ctx.broadcast(metrics)
+    assert metrics is not None
     if metric not in metrics:
         raise KeyError(f"eval_fn returned {sorted(metrics)}, no {metric!r} to select on")
     history.append({"step": float(step), **metrics})
@@ -227,21 +263,26 @@ def _evaluate(model, eval_fn, metric, higher, cfg, out_dir, state, history, hook
     best = state["best"]
     if best is None or (value > best if higher else value < best):
         state["best"], state["bad_evals"] = value, 0
-        tmp = out_dir / f".{BEST_WEIGHTS}.tmp"
-        save_model(model, str(tmp))
-        tmp.replace(out_dir / BEST_WEIGHTS)
+        if ctx.is_main:
+            tmp = out_dir / f".{BEST_WEIGHTS}.tmp"
+            save_model(model, str(tmp))
+            tmp.replace(out_dir / BEST_WEIGHTS)
+        ctx.barrier()  # the best weights are on disk before any rank may read them
         return False
     state["bad_evals"] += 1
     return cfg.patience is not None and state["bad_evals"] >= cfg.patience
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    with atomic_dir(path) as tmp:
-        save_model(model, str(tmp / "model.safetensors"))
-        torch.save(
-            {"optimizer": optimizer.state_dict(), "state": dict(state), "torch_rng": torch.get_rng_state()},
-            tmp / "trainer.pt",
-        )
+def _save_checkpoint(path: Path, model, optimizer, state: dict, ctx: DistContext = DistContext()) -> None:
+    """Rank 0 writes (every rank holds the same weights and optimizer state); the others wait."""
+    if ctx.is_main:
+        with atomic_dir(path) as tmp:
+            save_model(model, str(tmp / "model.safetensors"))
+            torch.save(
+                {"optimizer": optimizer.state_dict(), "state": dict(state), "torch_rng": torch.get_rng_state()},
+                tmp / "trainer.pt",
+            )
+    ctx.barrier()
 
 
 def _load_checkpoint(path: Path, model, optimizer, state: dict) -> int:
