@@ -162,9 +162,21 @@ class MemoryConfig:
     keep_versions: int = 5
     """Version directories kept on disk; older ones are deleted after each successful write."""
     verify_checksums: bool = True
-    """Check every file's sha256 against the manifest on open (turn off for speed at scale)."""
+    """Check each segment's sha256s the first time a process opens it (sizes are always checked)."""
+    embedding_dtype: str = "float32"
+    """Stored embeddings: ``float32`` or ``float16`` (half the disk and, for HNSW, half the RAM)."""
+    hnsw_ef_construction: int = 40
+    """HNSW build breadth (faiss ``efConstruction``)."""
+    delta_max_rows: int = 20000
+    """Rows searched exactly beside the ANN segments before they are sealed into a new ANN segment."""
+    max_ann_segments: int = 8
+    """More sealed (ANN) segments than this and the two adjacent smallest are merged."""
 
     def __post_init__(self) -> None:
+        if self.embedding_dtype not in ("float32", "float16"):
+            raise ConfigError(f"memory.embedding_dtype: unknown {self.embedding_dtype!r}; expected float32 or float16")
+        if self.delta_max_rows < 1 or self.max_ann_segments < 1 or self.hnsw_ef_construction < 1:
+            raise ConfigError("memory: need delta_max_rows, max_ann_segments and hnsw_ef_construction >= 1")
         if self.index not in ("auto", "exact", "flat", "hnsw"):
             raise ConfigError(f"memory.index: unknown {self.index!r}; expected auto, exact, flat or hnsw")
         if self.ann_threshold < 1:

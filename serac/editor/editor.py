@@ -18,6 +18,7 @@ import numpy as np
 
 from serac.config import EditorConfig, MemoryConfig, build
 from serac.data.schema import EditRecord
+from serac.editor.routing import ScopeDecision, ScopeRouter
 from serac.io import atomic_dir
 from serac.memory import EditMemory
 from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions, read_json
@@ -42,13 +43,6 @@ class Prediction:
     """The best-scoring edit (also reported when below threshold, for inspection)."""
     score: float
     """Scope-classifier probability of that edit covering the query (0 if memory is empty)."""
-
-
-@dataclass(frozen=True)
-class ScopeDecision:
-    edit_id: str | None
-    score: float
-    in_scope: bool
 
 
 class SeracEditor:
@@ -95,43 +89,22 @@ class SeracEditor:
     # ---------------------------------------------------------------- routing
     def classify(self, queries: Sequence[str]) -> list[ScopeDecision]:
         """Best edit and its scope probability for each query."""
-        queries = list(queries)
-        if not queries:
-            return []
-        if len(self.memory) == 0:
-            return [ScopeDecision(None, 0.0, False) for _ in queries]
-        q_emb = self.scope.embed_queries(queries)
-        hits = self.memory.search(q_emb, self._candidates())
-        decisions = []
-        for query, query_hits in zip(queries, hits):
-            if not query_hits:
-                decisions.append(ScopeDecision(None, 0.0, False))
-                continue
-            texts = [self.scope.edit_text(self.memory.get(h.edit_id)) for h in query_hits]
-            cosines = np.array([h.score for h in query_hits], dtype=np.float32)
-            probs = self.scope.score_candidates(query, texts, cosines)
-            best = int(np.argmax(probs))
-            score = float(probs[best])
-            decisions.append(ScopeDecision(query_hits[best].edit_id, score, score > self.config.threshold))
-        return decisions
+        return [r.decision for r in self.router().route(queries)]
 
-    def _candidates(self) -> int:
-        kind = self.scope.config.kind
-        if kind == "embedding":
-            return 1  # the score is monotone in cosine: the nearest edit is the best one
-        if kind == "rerank":
-            return self.scope.config.top_k
-        return min(len(self.memory), self.scope.config.max_cross_candidates)
+    def router(self) -> ScopeRouter:
+        """Routing only (embedding, retrieval, scope scoring), without answer generation."""
+        return ScopeRouter(self.scope, self.memory, self.config.threshold)
 
     def predict(self, queries: Sequence[str]) -> list[Prediction]:
         """Answer queries, batched: in-scope ones by the counterfactual model, the rest by the base model."""
         queries = list(queries)
-        decisions = self.classify(queries)
+        routed = self.router().route(queries)
+        decisions = [r.decision for r in routed]
         answers: list[str | None] = [None] * len(queries)
         cf_rows = [i for i, d in enumerate(decisions) if d.in_scope]
         base_rows = [i for i, d in enumerate(decisions) if not d.in_scope]
         if cf_rows:
-            edits = [self.memory.get(decisions[i].edit_id) for i in cf_rows]
+            edits = [routed[i].record for i in cf_rows]
             cf_answers = self.counterfactual.answer(
                 [e.edit_input for e in edits],
                 [e.edit_label for e in edits],

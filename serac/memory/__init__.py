@@ -1,7 +1,9 @@
 """SERAC's edit memory: versioned Parquet storage of edits plus a vector index over their embeddings.
 
 Embeddings come from the caller (the scope classifier's encoder); see :mod:`serac.memory.store`
-for the API and :mod:`serac.memory.layout` for the on-disk format.
+for the API, :mod:`serac.memory.layout` / :mod:`serac.memory.segment` for the on-disk format,
+:mod:`serac.memory.policy` for when segments merge and get an ANN index, and
+:mod:`serac.memory.view` for search over a loaded version.
 """
 
 from serac.memory.index import ExactIndex, FaissIndex, VectorIndex, build_index, resolve_index_kind
@@ -9,11 +11,11 @@ from serac.memory.layout import MemoryCorruptError
 from serac.memory.store import (
     AddResult,
     EditMemory,
-    Hit,
     MemoryConflictError,
     MemoryReadOnlyError,
     RemoveResult,
 )
+from serac.memory.view import Hit
 
 __all__ = [
     "AddResult",

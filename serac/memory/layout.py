@@ -1,23 +1,24 @@
-"""The on-disk format of the edit memory: version directories, manifest, ``CURRENT``.
+"""The on-disk format of the edit memory: segments, version manifests, ``CURRENT``.
 
 ::
 
     <root>/
-      CURRENT                 "v000007": the committed version, replaced atomically, last
-      .lock                   flock'ed by the single writer
+      CURRENT                    "v000007": the committed version, replaced atomically, last
+      .lock                      flock'ed by the single writer
+      segments/<name>/           immutable once renamed into place (see serac.memory.segment)
+        edits.parquet            the segment's rows (EDIT_SCHEMA)
+        embeddings.npy           float32 or float16 [rows, dim], L2-normalised, memory-mapped
+        index.faiss              HNSW over the rows (sealed segments of kind "hnsw" only)
+        segment.json             rows, dim, dtype, index kind, sha256 + size of each file above
       versions/v000007/
-        edits.parquet         every row, live or tombstoned (EDIT_SCHEMA); row i = position i
-        embeddings.npy        float32 [rows, dim], L2-normalised; np.load(mmap_mode="r")
-        tombstones.json       sorted edit_ids removed but not yet compacted away
-        index.faiss           only for kind "hnsw" (see below)
-        manifest.json         version, parent, counts, dim, encoder fingerprint, index kind,
-                              sha256 + size of every file above, library versions
+        manifest.json            version, parent, counts, dim, encoder fingerprint, index kind,
+                                 the ordered segment list (name, rows, sha256 of segment.json),
+                                 sha256 of tombstones.json, library versions
+        tombstones.json          sorted row *positions* removed but not yet compacted away
 
-Version directories are immutable once renamed into place: a new version either writes a
-file afresh or hard-links the parent's unchanged file (``remove`` links all three data
-files). Only an HNSW index is persisted: an exact or faiss-flat index is a plain copy of
-``embeddings.npy`` and is rebuilt from it on open in a fraction of the time it takes to read
-a second copy, while an HNSW graph takes minutes to build at 10^6 rows.
+A version is an ordered list of segments: row positions run through them in order
+(segment 0 holds positions 0..rows0-1, and so on). Versions share segments, so adding one
+edit writes one tiny segment plus a small manifest instead of copying the whole memory.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,22 +36,17 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from serac import __version__ as SERAC_VERSION
-from serac.data.schema import EDIT_SCHEMA
-from serac.io import atomic_dir, fsync_path, write_bytes, write_json
+from serac.io import atomic_dir, write_bytes, write_json
 
-FORMAT = "serac-memory/1"
+FORMAT = "serac-memory/2"
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 VERSIONS_DIR = "versions"
-EDITS_FILE = "edits.parquet"
-EMBEDDINGS_FILE = "embeddings.npy"
-TOMBSTONES_FILE = "tombstones.json"
-INDEX_FILE = "index.faiss"
+SEGMENTS_DIR = "segments"
 MANIFEST_FILE = "manifest.json"
-PERSISTED_INDEX_KINDS = frozenset({"hnsw"})
+TOMBSTONES_FILE = "tombstones.json"
 
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 _HASH_CHUNK = 1 << 22
@@ -76,6 +71,10 @@ def parse_version_name(name: str) -> int | None:
 
 def version_dir(root: Path, version: int) -> Path:
     return root / VERSIONS_DIR / version_name(version)
+
+
+def segment_dir(root: Path, name: str) -> Path:
+    return root / SEGMENTS_DIR / name
 
 
 def read_current(root: Path) -> int:
@@ -114,150 +113,141 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_meta(path: Path) -> dict[str, Any]:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def check_file(path: Path, meta: Any, verify: bool) -> None:
+    """Raise :class:`MemoryCorruptError` when ``path`` is missing, has the wrong size or (``verify``) hash."""
+    if not isinstance(meta, dict) or not {"sha256", "bytes"} <= meta.keys():
+        raise MemoryCorruptError(path, "bad checksum entry in its manifest")
+    if not path.is_file():
+        raise MemoryCorruptError(path, "missing")
+    size = path.stat().st_size
+    if size != meta["bytes"]:
+        raise MemoryCorruptError(path, f"size {size} != {meta['bytes']} in manifest")
+    if verify and sha256_file(path) != meta["sha256"]:
+        raise MemoryCorruptError(path, "sha256 does not match the manifest")
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise MemoryCorruptError(path, "missing") from exc
+    except (OSError, ValueError) as exc:
+        raise MemoryCorruptError(path, f"not valid JSON (truncated?): {exc}") from exc
+
+
 @dataclass(frozen=True)
-class VersionFiles:
-    """One loaded version directory."""
+class SegmentRef:
+    """A segment as a version manifest lists it."""
+
+    name: str
+    rows: int
+    index: str | None
+    """``hnsw`` / ``flat`` for a sealed segment searched by its own index; None for a delta segment."""
+    sha256: str
+    """Of the segment's ``segment.json`` (which holds the checksums of its data files)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "index": self.index, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One committed version: which segments, which positions are tombstoned, and metadata."""
 
     path: Path
-    manifest: dict[str, Any]
-    table: pa.Table
-    embeddings: np.ndarray
-    """float32 [rows, dim], a read-only memory map (or an in-RAM array for 0 rows)."""
-    tombstones: frozenset[str]
+    raw: dict[str, Any]
+    segments: tuple[SegmentRef, ...]
+    tombstones: np.ndarray
+    """Sorted int64 positions."""
 
     @property
     def version(self) -> int:
-        return int(self.manifest["version"])
+        return int(self.raw["version"])
 
     @property
-    def index_kind(self) -> str:
-        return str(self.manifest["index"]["kind"])
+    def rows(self) -> int:
+        return sum(s.rows for s in self.segments)
 
     @property
-    def index_path(self) -> Path | None:
-        return self.path / INDEX_FILE if INDEX_FILE in self.manifest["files"] else None
+    def dim(self) -> int | None:
+        return self.raw["dim"]
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.raw["encoder_fingerprint"]
+
+    @property
+    def next_segment(self) -> int:
+        return int(self.raw.get("next_segment", len(self.segments) + 1))
 
 
-def read_version(path: Path, verify_checksums: bool = True) -> VersionFiles:
-    """Load and check one version directory; any problem raises :class:`MemoryCorruptError`."""
+def read_manifest(path: Path) -> Manifest:
+    """Load and check ``versions/vNNNNNN`` (manifest + tombstones); segments are checked by their reader."""
     manifest_path = path / MANIFEST_FILE
+    raw = read_json_file(manifest_path)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MemoryCorruptError(manifest_path, "missing") from exc
-    except (OSError, ValueError) as exc:
-        raise MemoryCorruptError(manifest_path, f"not valid JSON (truncated?): {exc}") from exc
-    try:
-        files = manifest["files"]
-        rows = int(manifest["counts"]["rows"])
-        dim = manifest["dim"]
-        kind = manifest["index"]["kind"]
-        int(manifest["version"])
-    except (KeyError, TypeError, ValueError) as exc:
+        if raw.get("format") != FORMAT:
+            raise MemoryCorruptError(manifest_path, f"unknown format {raw.get('format')!r}")
+        int(raw["version"])
+        segments = tuple(
+            SegmentRef(str(s["name"]), int(s["rows"]), s["index"], str(s["sha256"])) for s in raw["segments"]
+        )
+        tomb_meta = raw["files"][TOMBSTONES_FILE]
+        raw["dim"], raw["encoder_fingerprint"], raw["index"]["kind"]  # noqa: B018 - presence check
+    except MemoryCorruptError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MemoryCorruptError(manifest_path, f"missing or bad field: {exc}") from exc
-    if manifest.get("format") != FORMAT:
-        raise MemoryCorruptError(manifest_path, f"unknown format {manifest.get('format')!r}")
-    required = [EDITS_FILE, EMBEDDINGS_FILE, TOMBSTONES_FILE]
-    if kind in PERSISTED_INDEX_KINDS:
-        required.append(INDEX_FILE)
-    for name in required:
-        if name not in files:
-            raise MemoryCorruptError(manifest_path, f"does not list {name}")
-    for name, meta in files.items():
-        file_path = path / name
-        if not isinstance(meta, dict) or not {"sha256", "bytes"} <= meta.keys() or "/" in name:
-            raise MemoryCorruptError(manifest_path, f"bad entry for {name!r}")
-        if not file_path.is_file():
-            raise MemoryCorruptError(file_path, "missing")
-        if file_path.stat().st_size != meta["bytes"]:
-            raise MemoryCorruptError(file_path, f"size {file_path.stat().st_size} != {meta['bytes']} in manifest")
-        if verify_checksums and sha256_file(file_path) != meta["sha256"]:
-            raise MemoryCorruptError(file_path, "sha256 does not match the manifest")
-
-    edits_path = path / EDITS_FILE
-    try:
-        table = pq.read_table(edits_path).cast(EDIT_SCHEMA)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise MemoryCorruptError(edits_path, f"unreadable Parquet: {exc}") from exc
-    if table.num_rows != rows:
-        raise MemoryCorruptError(edits_path, f"{table.num_rows} rows, manifest says {rows}")
-
-    emb_path = path / EMBEDDINGS_FILE
-    try:
-        embeddings = np.load(emb_path, mmap_mode="r") if rows else np.load(emb_path)
-    except Exception as exc:
-        raise MemoryCorruptError(emb_path, f"unreadable .npy: {exc}") from exc
-    expected = (rows, dim if dim is not None else 0)
-    if embeddings.dtype != np.float32 or embeddings.shape != expected:
-        raise MemoryCorruptError(emb_path, f"{embeddings.dtype} {embeddings.shape}, expected float32 {expected}")
-
+    for ref in segments:
+        if "/" in ref.name or ref.name.startswith("."):
+            raise MemoryCorruptError(manifest_path, f"bad segment name {ref.name!r}")
     tomb_path = path / TOMBSTONES_FILE
+    check_file(tomb_path, tomb_meta, verify=True)  # small: always verified
     try:
-        tombstones = json.loads(tomb_path.read_text(encoding="utf-8"))
-        if not isinstance(tombstones, list) or not all(isinstance(t, str) for t in tombstones):
-            raise ValueError("expected a JSON list of edit ids")
+        values = json.loads(tomb_path.read_text(encoding="utf-8"))
+        if not isinstance(values, list) or not all(isinstance(t, int) for t in values):
+            raise ValueError("expected a JSON list of row positions")
     except (OSError, ValueError) as exc:
         raise MemoryCorruptError(tomb_path, f"unreadable: {exc}") from exc
-    return VersionFiles(path, manifest, table, embeddings, frozenset(tombstones))
-
-
-def reopen_written(path: Path, table: pa.Table, tombstones: frozenset[str]) -> VersionFiles:
-    """A version this process just wrote, without reading back the rows it still holds."""
-    manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    emb_path = path / EMBEDDINGS_FILE
-    embeddings = np.load(emb_path, mmap_mode="r") if table.num_rows else np.load(emb_path)
-    return VersionFiles(path, manifest, table, embeddings, tombstones)
-
-
-EmbeddingsSource = np.ndarray | Callable[[Path], None] | Path
-"""What a new version's embeddings.npy comes from: an array to save, a function that
-writes the file at the path it is given, or the parent's file to hard-link."""
+    tombstones = np.unique(np.asarray(values, dtype=np.int64))
+    rows = sum(s.rows for s in segments)
+    if len(tombstones) and (tombstones[0] < 0 or tombstones[-1] >= rows):
+        raise MemoryCorruptError(tomb_path, f"position outside 0..{rows - 1}")
+    return Manifest(path, raw, segments, tombstones)
 
 
 def write_version(
     root: Path,
     version: int,
     *,
-    parent: VersionFiles | None,
-    table: pa.Table | Path,
-    embeddings: EmbeddingsSource,
-    tombstones: frozenset[str],
+    parent: Manifest | None,
+    segments: list[SegmentRef],
+    tombstones: np.ndarray,
     dim: int | None,
     encoder_fingerprint: str | None,
-    index_kind: str,
-    index_params: dict[str, Any],
-    index_writer: Callable[[Path], None] | Path | None,
+    embedding_dtype: str,
+    index: dict[str, Any],
+    next_segment: int,
 ) -> Path:
-    """Write ``versions/vNNNNNN`` completely (via :func:`serac.io.atomic_dir`) and return it.
+    """Write ``versions/vNNNNNN`` (via :func:`serac.io.atomic_dir`) and return it; CURRENT is untouched.
 
-    ``table`` / ``embeddings`` / ``index_writer`` given as a :class:`Path` are hard-linked
-    (copied where links are not supported) and keep the parent's checksum. ``CURRENT`` is
-    not touched: the caller swaps it once this returns.
+    An unchanged tombstones file is hard-linked from the parent version.
     """
     target = version_dir(root, version)
-    parent_files = parent.manifest["files"] if parent is not None else {}
-    files: dict[str, dict[str, Any]] = {}
+    tombstones = np.unique(np.asarray(tombstones, dtype=np.int64))
+    rows = sum(s.rows for s in segments)
     with atomic_dir(target) as tmp:
-
-        def place(name: str, source: Any, write: Callable[[Path], None]) -> None:
-            dest = tmp / name
-            if isinstance(source, Path):
-                _link_or_copy(source, dest)
-                meta = parent_files.get(name) if source.parent == (parent.path if parent else None) else None
-                files[name] = meta or {"sha256": sha256_file(dest), "bytes": dest.stat().st_size}
-            else:
-                write(dest)
-                fsync_path(dest)
-                files[name] = {"sha256": sha256_file(dest), "bytes": dest.stat().st_size}
-
-        place(EDITS_FILE, table, lambda p: pq.write_table(table, p))
-        place(EMBEDDINGS_FILE, embeddings, lambda p: _save_embeddings(p, embeddings))
-        tomb_bytes = (json.dumps(sorted(tombstones), indent=0) + "\n").encode("utf-8")
-        place(TOMBSTONES_FILE, None, lambda p: p.write_bytes(tomb_bytes))
-        if index_kind in PERSISTED_INDEX_KINDS:
-            assert index_writer is not None, "a persisted index kind needs an index writer"
-            place(INDEX_FILE, index_writer, index_writer if callable(index_writer) else _no_write)
-        rows = _rows_of(table, parent)
+        tomb_path = tmp / TOMBSTONES_FILE
+        if parent is not None and np.array_equal(parent.tombstones, tombstones):
+            link_or_copy(parent.path / TOMBSTONES_FILE, tomb_path)
+            tomb_meta = parent.raw["files"][TOMBSTONES_FILE]
+        else:
+            tomb_path.write_bytes((json.dumps(tombstones.tolist()) + "\n").encode("utf-8"))
+            tomb_meta = file_meta(tomb_path)
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -266,33 +256,51 @@ def write_version(
             "counts": {"rows": rows, "live": rows - len(tombstones), "tombstoned": len(tombstones)},
             "dim": dim,
             "encoder_fingerprint": encoder_fingerprint,
-            "index": {"kind": index_kind, **index_params},
-            "files": files,
+            "embedding_dtype": embedding_dtype,
+            "index": index,
+            "segments": [s.to_json() for s in segments],
+            "next_segment": next_segment,
+            "files": {TOMBSTONES_FILE: tomb_meta},
             "serac_version": SERAC_VERSION,
-            "libraries": _library_versions(),
+            "libraries": library_versions(),
         }
         write_json(tmp / MANIFEST_FILE, manifest)
     return target
 
 
+def referenced_segments(root: Path, versions: list[int]) -> set[str]:
+    """Segment names listed by the manifests of ``versions`` (unreadable manifests list none)."""
+    names: set[str] = set()
+    for v in versions:
+        with contextlib.suppress(Exception):
+            raw = json.loads((version_dir(root, v) / MANIFEST_FILE).read_text(encoding="utf-8"))
+            names.update(str(s["name"]) for s in raw["segments"])
+    return names
+
+
 def collect_garbage(root: Path, current: int, keep: int) -> list[int]:
-    """Delete versions beyond the newest ``keep`` at or below ``current``; return those removed.
+    """Delete versions beyond the newest ``keep`` at or below ``current`` and the segments
+    no remaining version lists; return the versions removed.
 
     Call only while holding the write lock. Readers that already opened a removed version
     keep working on POSIX (open files and memory maps outlive the unlink).
     """
     committed = [v for v in list_versions(root) if v <= current]
     doomed = committed[:-keep] if keep > 0 else committed
+    if not doomed:
+        return []
+    # Only segments a doomed version lists and no kept version does: no directory scan.
+    unused = referenced_segments(root, doomed) - referenced_segments(root, committed[len(doomed) :])
     for v in doomed:
         shutil.rmtree(version_dir(root, v), ignore_errors=True)
+    for name in unused:
+        shutil.rmtree(segment_dir(root, name), ignore_errors=True)
     return doomed
 
 
 def remove_leftovers(root: Path, current: int) -> None:
-    """Delete what a killed writer left behind: temporaries and versions never committed.
-
-    Call only while holding the write lock (no other writer can be mid-write then).
-    """
+    """Delete what a killed writer left behind: temporaries, versions never committed and
+    segments no committed version lists. Call only while holding the write lock."""
     base = root / VERSIONS_DIR
     if base.is_dir():
         for entry in base.iterdir():
@@ -301,39 +309,31 @@ def remove_leftovers(root: Path, current: int) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
     for entry in root.glob(f".{CURRENT_FILE}.*.tmp"):
         entry.unlink(missing_ok=True)
+    _remove_unreferenced_segments(root, [v for v in list_versions(root) if v <= current])
+
+
+def _remove_unreferenced_segments(root: Path, versions: list[int]) -> None:
+    base = root / SEGMENTS_DIR
+    if not base.is_dir():
+        return
+    keep = referenced_segments(root, versions)
+    for entry in base.iterdir():
+        if entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path.is_dir() else 0
 
 
-def _no_write(path: Path) -> None:
-    """Placeholder writer for a file that is linked, never written."""
-
-
-def _rows_of(table: pa.Table | Path, parent: VersionFiles | None) -> int:
-    if isinstance(table, Path):
-        assert parent is not None
-        return parent.table.num_rows
-    return table.num_rows
-
-
-def _save_embeddings(path: Path, source: Any) -> None:
-    if callable(source):
-        source(path)
-    else:
-        with open(path, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(source, dtype=np.float32))
-
-
-def _link_or_copy(source: Path, dest: Path) -> None:
+def link_or_copy(source: Path, dest: Path) -> None:
     try:
         os.link(source, dest)
     except OSError:
         shutil.copy2(source, dest)
 
 
-def _library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     versions = {"numpy": np.__version__, "pyarrow": pa.__version__}
     with contextlib.suppress(ImportError):
         import faiss

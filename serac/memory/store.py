@@ -1,22 +1,22 @@
-"""EditMemory: SERAC's explicit edit memory, Parquet-backed, versioned, append-only.
+"""EditMemory: SERAC's explicit edit memory; segmented, versioned, append-only, built to 10^6+ edits.
 
 An edit is an :class:`~serac.data.schema.EditRecord` plus one embedding computed by the
-caller (the scope classifier's encoder): a float32 L2-normalised row, so inner product is
-cosine similarity. The memory knows nothing about models; it records the encoder's
+caller (the scope classifier's encoder): an L2-normalised row, so inner product is cosine
+similarity. The memory knows nothing about models; it records the encoder's
 ``encoder_fingerprint`` so the editor can notice stale embeddings and call :meth:`reembed`.
 
-Every mutating call (``add``, ``remove``, ``compact``, ``reembed``) writes a complete new
-version directory and only then replaces ``CURRENT`` (see :mod:`serac.memory.layout`), so
-a writer killed at any point leaves the previous version intact and readable. Mutations
-take an exclusive ``flock`` on ``<root>/.lock`` and first catch up with the newest
-committed version, so two writers never lose each other's edits; readers take no lock.
-One instance is not meant to be shared between threads while it writes.
+Storage (:mod:`serac.memory.layout`): immutable *segments* shared between versions, and a
+small manifest per version. ``add`` writes one segment with the new rows (occasionally
+merging the small trailing ones, or sealing them into a new HNSW segment: see
+:mod:`serac.memory.policy`), ``remove`` writes only a new tombstone list; both then replace
+``CURRENT``, so a writer killed at any point leaves the previous version intact. Mutations
+take an in-process lock plus an exclusive ``flock`` on ``<root>/.lock`` and first catch up
+with the newest committed version, so two writers never lose each other's edits; readers
+take no lock, and one instance may serve many reader threads while one thread writes.
 
-Rows have *positions* (0..rows-1, insertion order; a removed edit that is added again
-takes its old position back). ``remove`` only tombstones: the row stays in the Parquet
-file and in the vector index, and :meth:`search` drops it from the results, over-fetching
-and searching again with a larger ``k`` when too many candidates were tombstoned.
-``compact`` rewrites the version without those rows, which renumbers positions.
+Rows have *positions* (0..rows-1 in insertion order, stable until :meth:`compact`, which
+drops tombstoned rows and renumbers). ``remove`` tombstones a position: hidden from reads and
+search at once. A removed id that is added again gets a new row at a new position.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import contextlib
 import fcntl
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,17 +35,20 @@ import numpy as np
 import pyarrow as pa
 
 from serac.config import MemoryConfig
-from serac.data.schema import EDIT_SCHEMA, EditRecord, records_to_table, table_to_records
+from serac.data.schema import EditRecord, records_to_table, table_to_records
 from serac.io import atomic_dir
-from serac.memory import layout
-from serac.memory.index import ExactIndex, FaissIndex, VectorIndex, load_index, resolve_index_kind
-from serac.memory.layout import MemoryCorruptError, VersionFiles
+from serac.memory import layout, policy
+from serac.memory import segment as seg
+from serac.memory.index import resolve_index_kind
+from serac.memory.layout import Manifest, MemoryCorruptError, SegmentRef
+from serac.memory.view import Hit, MemoryView, Shared
+from serac.memory.writer import SegmentWriter, segment_name
 
 log = logging.getLogger(__name__)
 
 _NORM_TOLERANCE = 1e-3
-_COPY_ROWS = 1 << 16
-"""Rows copied (or added to an index) per step, to bound memory when the matrix is large."""
+
+__all__ = ["AddResult", "EditMemory", "Hit", "MemoryConflictError", "MemoryReadOnlyError", "RemoveResult"]
 
 
 class MemoryReadOnlyError(RuntimeError):
@@ -55,19 +59,10 @@ class MemoryConflictError(RuntimeError):
     """The memory changed on disk since this instance loaded it, and the call cannot adapt."""
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One search result: the edit, its row position in the current version, its cosine."""
-
-    edit_id: str
-    position: int
-    score: float
-
-
 @dataclass(frozen=True)
 class AddResult:
     added: list[str]
-    """Ids written by this call (new, or revived after a ``remove``)."""
+    """Ids written by this call (new, or added again after a ``remove``)."""
     skipped: list[str]
     """Ids already live (or repeated within the batch): left untouched."""
     version: int
@@ -82,53 +77,17 @@ class RemoveResult:
     version: int
 
 
-class _State:
-    """One loaded version: rows, tombstones, index, and the lookups derived from them."""
-
-    def __init__(self, files: VersionFiles | None, index: VectorIndex | None):
-        self.files = files
-        self.index = index
-        self.ids: list[str] = files.table.column("edit_id").to_pylist() if files else []
-        self.positions = {edit_id: pos for pos, edit_id in enumerate(self.ids)}
-        self.live = np.ones(len(self.ids), dtype=bool)
-        if files is not None:
-            if len(self.positions) != len(self.ids):
-                raise MemoryCorruptError(files.path / layout.EDITS_FILE, "duplicate edit_id")
-            stray = files.tombstones - self.positions.keys()
-            if stray:
-                raise MemoryCorruptError(files.path / layout.TOMBSTONES_FILE, f"unknown ids {sorted(stray)[:3]}")
-            self.live[[self.positions[t] for t in files.tombstones]] = False
-        self.n_live = int(self.live.sum())
-
-    @property
-    def version(self) -> int:
-        return self.files.version if self.files else 0
-
-    @property
-    def rows(self) -> int:
-        return len(self.ids)
-
-    @property
-    def dim(self) -> int | None:
-        return self.files.manifest["dim"] if self.files else None
-
-    @property
-    def fingerprint(self) -> str | None:
-        return self.files.manifest["encoder_fingerprint"] if self.files else None
-
-    @property
-    def tombstones(self) -> frozenset[str]:
-        return self.files.tombstones if self.files else frozenset()
-
-
 class EditMemory:
     """The edit memory at ``root``; build it with :meth:`open`."""
 
-    def __init__(self, root: Path, config: MemoryConfig, state: _State, read_only: bool):
+    def __init__(self, root: Path, config: MemoryConfig, read_only: bool):
         self.root = root
         self.config = config
-        self._state = state
         self._read_only = read_only
+        self._view = _empty_view()
+        self._segments: dict[str, seg.Segment] = {}
+        self._verified: set[str] = set()
+        self._write_lock = threading.RLock()
 
     # ----------------------------------------------------------------- opening
 
@@ -140,16 +99,16 @@ class EditMemory:
 
         A missing root is an empty memory (version 0; nothing is created until the first
         write). ``version=N`` opens an older version, read-only. A missing, truncated or
-        altered file raises :class:`MemoryCorruptError` naming it (sha256 checks can be
-        turned off with ``config.verify_checksums``).
+        altered file raises :class:`MemoryCorruptError` naming it (sha256 checks of the
+        segments' data files can be turned off with ``config.verify_checksums``).
         """
         config = config or MemoryConfig()
         root = Path(root if root is not None else config.root)
-        memory = cls(root, config, _State(None, None), read_only=version is not None)
+        memory = cls(root, config, read_only=version is not None)
         if version is not None:
             if version not in layout.list_versions(root):
                 raise FileNotFoundError(f"{root}: no version {version}; have {layout.list_versions(root)}")
-            memory._state = memory._load(version)
+            memory._view = memory._load(version)
         else:
             memory.refresh()
         return memory
@@ -160,10 +119,10 @@ class EditMemory:
             return False
         for attempt in range(3):
             current = layout.read_current(self.root)
-            if current == self._state.version:
+            if current == self._view.version:
                 return False
             try:
-                self._state = self._load(current)
+                self._view = self._load(current)
                 return True
             except MemoryCorruptError:
                 # A writer may have committed and garbage-collected this version meanwhile.
@@ -171,87 +130,106 @@ class EditMemory:
                     raise
         return False  # pragma: no cover
 
-    def _load(self, version: int) -> _State:
+    def _load(self, version: int) -> MemoryView:
         if version == 0:
-            return _State(None, None)
+            return _empty_view()
         path = layout.version_dir(self.root, version)
         if not path.is_dir():
             raise MemoryCorruptError(path, "version directory named by CURRENT is missing")
-        files = layout.read_version(path, self.config.verify_checksums)
-        return _State(files, self._open_index(files))
+        manifest = layout.read_manifest(path)
+        kind = resolve_index_kind(self.config.index, manifest.rows, self.config.ann_threshold)
+        return self._assemble(manifest, [self._segment(ref, kind) for ref in manifest.segments], kind)
 
-    def _open_index(self, files: VersionFiles) -> VectorIndex:
-        rows, dim = files.table.num_rows, files.manifest["dim"] or 0
-        kind = resolve_index_kind(self.config.index, rows, self.config.ann_threshold)
-        if kind == files.index_kind and files.index_path is not None:
-            try:
-                index = load_index(files.index_path, kind, hnsw_ef_search=self.config.hnsw_ef_search)
-            except Exception as exc:  # faiss raises RuntimeError for a damaged file
-                raise MemoryCorruptError(files.index_path, f"unreadable index: {exc}") from exc
-            if len(index) != rows or index.dim != dim:
-                raise MemoryCorruptError(files.index_path, f"{len(index)} x {index.dim}, expected {rows} x {dim}")
-            return index
-        if kind == "hnsw":
-            log.warning("building an HNSW index over %d rows in memory (stored kind: %s)", rows, files.index_kind)
-        return self._build_index(kind, dim, files.embeddings)
+    def _segment(self, ref: SegmentRef, kind: str) -> seg.Segment:
+        """Open (or reuse) a segment; it carries an index only when it is sealed for ``kind``."""
+        wants_index = kind != "exact" and ref.index == kind
+        cached = self._segments.get(ref.name)
+        if cached is None or cached.meta_sha256 != ref.sha256 or (wants_index and cached.index is None):
+            cached = seg.read_segment(
+                self.root, ref, verify=self.config.verify_checksums and ref.name not in self._verified,
+                hnsw_ef_search=self.config.hnsw_ef_search, load_stored_index=wants_index,
+            )
+            self._verified.add(ref.name)
+            if wants_index and cached.index is None:  # a flat index is not stored: rebuild it from the rows
+                cached.index = SegmentWriter(self.root, self.config, int(cached.meta["dim"])).build_index(
+                    kind, cached.embeddings
+                )
+            self._segments[ref.name] = cached
+        return cached
 
-    def _build_index(self, kind: str, dim: int, embeddings: np.ndarray) -> VectorIndex:
-        if kind == "exact":
-            return ExactIndex(dim, embeddings)
-        index = FaissIndex(dim, kind, hnsw_m=self.config.hnsw_m, hnsw_ef_search=self.config.hnsw_ef_search)
-        for start in range(0, len(embeddings), _COPY_ROWS):
-            index.add(embeddings[start : start + _COPY_ROWS])
-        return index
+    def _assemble(self, manifest: Manifest, segments: list[seg.Segment], kind: str) -> MemoryView:
+        """A view with freshly built shared structures (on open, refresh and rewrites)."""
+        n_sealed = 0
+        if kind != "exact":
+            while n_sealed < len(segments) and segments[n_sealed].index_kind == kind:
+                n_sealed += 1
+        delta_start = sum(s.rows for s in segments[:n_sealed])
+        ids: list[str] = []
+        for s in segments:
+            ids.extend(s.table.column("edit_id").to_pylist())
+        live = np.ones(len(ids), dtype=bool)
+        live[manifest.tombstones] = False
+        dim = manifest.dim or 0
+        delta_parts = [s.embeddings_f32() for s in segments[n_sealed:]]
+        delta = np.concatenate(delta_parts) if delta_parts else np.empty((0, dim), np.float32)
+        shared = Shared(ids, live, delta, dim)
+        n_live = int(live.sum())
+        if len(shared.id_pos) != n_live:
+            raise MemoryCorruptError(manifest.path, "an edit_id is live at two positions")
+        self._segments = {s.name: s for s in segments}
+        return MemoryView(manifest, segments, kind, shared, n_live=n_live, delta_start=delta_start)
 
     # ------------------------------------------------------------------ reading
 
     @property
     def version(self) -> int:
         """The loaded version; 0 for an empty memory that was never written."""
-        return self._state.version
+        return self._view.version
 
     @property
     def dim(self) -> int | None:
-        return self._state.dim
+        return self._view.dim
 
     @property
     def encoder_fingerprint(self) -> str | None:
-        return self._state.fingerprint
+        return self._view.fingerprint
 
     @property
     def read_only(self) -> bool:
         return self._read_only
 
     def __len__(self) -> int:
-        return self._state.n_live
+        return self._view.n_live
 
     def __contains__(self, edit_id: object) -> bool:
         return isinstance(edit_id, str) and self.contains(edit_id)
 
     def contains(self, edit_id: str) -> bool:
         """True when ``edit_id`` is live (added and not removed)."""
-        pos = self._state.positions.get(edit_id)
-        return pos is not None and bool(self._state.live[pos])
+        return self._view.position(edit_id) is not None
 
     def ids(self) -> list[str]:
         """Live edit ids in position order."""
-        st = self._state
-        return [edit_id for edit_id, alive in zip(st.ids, st.live.tolist()) if alive]
+        view = self._view
+        if view.shared is None:
+            return []
+        return [view.shared.ids[p] for p in np.flatnonzero(view.live_mask()).tolist()]
 
     def get(self, edit_id: str) -> EditRecord:
         """The live record ``edit_id``; KeyError when absent or removed."""
-        if not self.contains(edit_id):
+        view = self._view
+        pos = view.position(edit_id)
+        if pos is None:
             raise KeyError(edit_id)
-        assert self._state.files is not None
-        row = self._state.files.table.slice(self._state.positions[edit_id], 1).to_pylist()[0]
-        return EditRecord.from_row(row)
+        return view.record_at(pos)
+
+    def record_at(self, position: int) -> EditRecord:
+        """The record at a row position of the loaded version (live or tombstoned)."""
+        return self._view.record_at(position)
 
     def table(self) -> pa.Table:
         """Live rows as an Arrow table in :data:`~serac.data.schema.EDIT_SCHEMA`, position order."""
-        st = self._state
-        if st.files is None:
-            return EDIT_SCHEMA.empty_table()
-        return st.files.table if st.n_live == st.rows else st.files.table.filter(pa.array(st.live))
+        return self._view.table()
 
     def records(self) -> list[EditRecord]:
         """Live records in position order (the order :meth:`reembed` expects)."""
@@ -259,36 +237,42 @@ class EditMemory:
 
     def embeddings(self) -> np.ndarray:
         """Embeddings of the live records, float32 [len(self), dim], position order."""
-        st = self._state
-        if st.files is None:
+        if self._view.manifest is None:
             return np.empty((0, 0), dtype=np.float32)
-        return st.files.embeddings if st.n_live == st.rows else st.files.embeddings[st.live]
+        return self._view.embeddings()
 
     def versions(self) -> list[int]:
         """Committed versions still on disk, oldest first."""
-        current = max(layout.read_current(self.root), self._state.version)
+        current = max(layout.read_current(self.root), self._view.version)
         return [v for v in layout.list_versions(self.root) if v <= current]
 
     def stats(self) -> dict[str, Any]:
-        st = self._state
+        view = self._view
+        on_disk = 0
+        if view.manifest is not None:
+            on_disk = layout.dir_bytes(view.manifest.path) + sum(layout.dir_bytes(s.path) for s in view.segments)
         return {
-            "live": st.n_live,
-            "tombstoned": st.rows - st.n_live,
-            "rows": st.rows,
-            "version": st.version,
-            "dim": st.dim,
-            "encoder_fingerprint": st.fingerprint,
-            "bytes_on_disk": layout.dir_bytes(st.files.path) if st.files else 0,
-            "index_kind": st.index.kind if st.index is not None else None,
+            "live": view.n_live,
+            "tombstoned": view.rows - view.n_live,
+            "rows": view.rows,
+            "version": view.version,
+            "dim": view.dim,
+            "encoder_fingerprint": view.fingerprint,
+            "bytes_on_disk": on_disk,
+            "index_kind": view.kind if view.manifest is not None else None,
+            "segments": len(view.segments),
+            "ann_segments": view.n_sealed,
+            "delta_rows": view.rows - view.delta_start,
+            "embedding_dtype": view.manifest.raw.get("embedding_dtype", "float32") if view.manifest else None,
         }
 
     def search(self, query_embeddings: np.ndarray, k: int) -> list[list[Hit]]:
         """The ``k`` live edits nearest each query by cosine, best first.
 
         ``query_embeddings`` is [n, dim] (or one [dim] vector: one result list). An empty
-        memory gives ``n`` empty lists. Tombstoned rows are skipped: the index is asked for
-        ``k`` plus some extra candidates, and queries left short are searched again with
-        twice as many until they have ``k`` hits or the whole index was asked.
+        memory gives ``n`` empty lists. Tombstoned rows are skipped: every part of the
+        memory is asked for ``k`` plus some extra candidates, and queries left short are
+        searched again with twice as many until they have ``k`` hits or all rows were asked.
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
@@ -297,33 +281,12 @@ class EditMemory:
             queries = queries[None, :]
         if queries.ndim != 2:
             raise ValueError(f"query_embeddings: expected [n, dim], got shape {queries.shape}")
-        st = self._state
-        results: list[list[Hit]] = [[] for _ in range(len(queries))]
-        if st.n_live == 0 or k == 0 or len(queries) == 0:
-            return results
-        if queries.shape[1] != st.dim:
-            raise ValueError(f"query_embeddings: dimension {queries.shape[1]} != memory dimension {st.dim}")
-        assert st.index is not None
-        dead = st.rows - st.n_live
-        fetch = min(st.rows, k + min(dead, max(k, 32)))
-        pending = np.arange(len(queries))
-        while len(pending):
-            scores, positions = st.index.search(queries[pending], fetch)
-            valid = positions >= 0
-            alive = np.zeros_like(valid)
-            alive[valid] = st.live[positions[valid]]
-            take = alive & (np.cumsum(alive, axis=1) <= k)
-            retry = []
-            for row, qi in enumerate(pending.tolist()):
-                cols = np.flatnonzero(take[row])
-                if len(cols) < min(k, st.n_live) and fetch < st.rows:
-                    retry.append(qi)
-                    continue
-                pos_list, score_list = positions[row, cols].tolist(), scores[row, cols].tolist()
-                results[qi] = [Hit(st.ids[p], p, s) for p, s in zip(pos_list, score_list)]
-            pending = np.asarray(retry, dtype=np.int64)
-            fetch = min(st.rows, fetch * 2)
-        return results
+        view = self._view
+        if view.n_live == 0 or k == 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        if queries.shape[1] != view.dim:
+            raise ValueError(f"query_embeddings: dimension {queries.shape[1]} != memory dimension {view.dim}")
+        return view.search(np.ascontiguousarray(queries), k)
 
     # ----------------------------------------------------------------- writing
 
@@ -331,108 +294,67 @@ class EditMemory:
         """Append ``records`` with their embeddings (row i embeds records[i]).
 
         Idempotent: ids already live are skipped, and a call that adds nothing writes no
-        version. A removed id that comes back is revived at its old position with the new
-        record and embedding. Raises ValueError when ``encoder_fingerprint`` or the
-        embedding dimension differs from the memory's (fixed once it holds any row; see
-        :meth:`reembed`), or when rows are not L2-normalised.
+        version. A removed id that comes back gets a new row. Raises ValueError when
+        ``encoder_fingerprint`` or the embedding dimension differs from the memory's (fixed
+        once it holds any row; see :meth:`reembed`), or when rows are not L2-normalised.
         """
         records = list(records)
         if not records:  # nothing to write: no lock, no directories
             if self._read_only:
                 raise MemoryReadOnlyError(f"{self.root}: opened at version {self.version} read-only")
             self.refresh()
-            self._check_fingerprint(self._state, encoder_fingerprint)
+            self._check_fingerprint(self._view, encoder_fingerprint)
             return AddResult([], [], self.version)
-        with self._writing() as st:
-            self._check_fingerprint(st, encoder_fingerprint)
-            emb = _checked_embeddings(embeddings, len(records), st.dim if st.rows else None)
-            revive_pos: list[int] = []
-            revive_src: list[int] = []
-            append_src: list[int] = []
+        with self._writing() as view:
+            self._check_fingerprint(view, encoder_fingerprint)
+            emb = _checked_embeddings(embeddings, len(records), view.dim if view.rows else None)
             added: list[str] = []
             skipped: list[str] = []
+            take: list[int] = []
             seen: set[str] = set()
             for i, record in enumerate(records):
-                edit_id = record.edit_id
-                pos = st.positions.get(edit_id)
-                if edit_id in seen or (pos is not None and st.live[pos]):
-                    skipped.append(edit_id)
+                if record.edit_id in seen or view.position(record.edit_id) is not None:
+                    skipped.append(record.edit_id)
                     continue
-                seen.add(edit_id)
-                added.append(edit_id)
-                if pos is None:
-                    append_src.append(i)
-                else:
-                    revive_pos.append(pos)
-                    revive_src.append(i)
+                seen.add(record.edit_id)
+                added.append(record.edit_id)
+                take.append(i)
             if not added:
-                return AddResult([], skipped, st.version)
-
-            n_old, dim = st.rows, emb.shape[1]
-            n_total = n_old + len(append_src)
-            old_emb = st.files.embeddings if st.files else np.empty((0, dim), dtype=np.float32)
-            old_table = st.files.table if st.files else EDIT_SCHEMA.empty_table()
-            new_table = records_to_table([records[i] for i in revive_src + append_src])
-            table = pa.concat_tables([old_table, new_table])
-            if revive_pos:
-                take = np.arange(n_total)
-                take[revive_pos] = n_old + np.arange(len(revive_pos))
-                take[n_old:] = n_old + len(revive_pos) + np.arange(len(append_src))
-                table = table.take(pa.array(take))
-
-            def fill(out: np.ndarray) -> None:
-                _copy_rows(out, old_emb, np.arange(n_old))
-                out[revive_pos] = emb[revive_src]
-                out[n_old:] = emb[append_src]
-
-            kind = resolve_index_kind(self.config.index, n_total, self.config.ann_threshold)
-            moved = bool(revive_pos) and not np.allclose(old_emb[revive_pos], emb[revive_src], atol=1e-6)
-            current = st.index
-            incremental = (
-                current is not None and current.kind == kind and current.dim == dim and kind != "exact" and not moved
-            )
-
-            def make_index(final: np.ndarray) -> VectorIndex:
-                if not incremental:
-                    return self._build_index(kind, dim, final)
-                # Append the new rows to the loaded faiss index in place (an HNSW rebuild is slow).
-                assert current is not None
-                current.add(emb[append_src])
-                return current
-
-            version = self._commit(
-                st, table, _rows_writer(n_total, dim, fill), frozenset(st.tombstones - set(added)),
-                dim, encoder_fingerprint, kind, make_index, mutates_index=incremental,
-            )
+                return AddResult([], skipped, view.version)
+            table = records_to_table([records[i] for i in take])
+            version = self._append(view, table, emb[take], encoder_fingerprint)
             return AddResult(added, skipped, version)
 
     def remove(self, edit_ids: Iterable[str] | str) -> RemoveResult:
         """Tombstone ``edit_ids``: hidden from reads and search at once, rows kept until :meth:`compact`."""
         wanted = list(dict.fromkeys([edit_ids] if isinstance(edit_ids, str) else edit_ids))
-        with self._writing() as st:
-            removed = [i for i in wanted if i in st.positions and st.live[st.positions[i]]]
-            removed_set = set(removed)
-            unknown = [i for i in wanted if i not in removed_set]
+        with self._writing() as view:
+            positions = {i: view.position(i) for i in wanted}
+            removed = [i for i, p in positions.items() if p is not None]
+            unknown = [i for i, p in positions.items() if p is None]
             if not removed:
-                return RemoveResult([], unknown, st.version)
-            assert st.files is not None and st.index is not None
-            index = st.index
-            # Rows, embeddings and index are unchanged: the new version hard-links them.
-            version = self._commit(
-                st, st.files.path / layout.EDITS_FILE, st.files.path / layout.EMBEDDINGS_FILE,
-                st.tombstones | removed_set, st.dim, st.fingerprint, index.kind, lambda _: index, reuse_index=True,
-            )
-            return RemoveResult(removed, unknown, version)
+                return RemoveResult([], unknown, view.version)
+            assert view.manifest is not None and view.shared is not None
+            dead = np.asarray([positions[i] for i in removed], dtype=np.int64)
+            tombstones = np.union1d(view.manifest.tombstones, dead)
+            manifest = self._commit(view, list(view.segments), tombstones, view.dim, view.fingerprint)
+            view.shared.live.data[dead] = False  # every view sees the removal at once
+            for edit_id in removed:
+                view.shared.id_pos.pop(edit_id, None)
+            self._view = MemoryView(manifest, view.segments, view.kind, view.shared,
+                                    n_live=view.n_live - len(removed), delta_start=view.delta_start)
+            return RemoveResult(removed, unknown, manifest.version)
 
     def compact(self) -> int:
         """Write a version without tombstoned rows (renumbers positions); returns the version.
 
         Without tombstones nothing is written and the current version is returned.
         """
-        with self._writing() as st:
-            if st.files is None or st.n_live == st.rows:
-                return st.version
-            return self._rewrite_live(st, st.files.embeddings, st.fingerprint or "", live_rows_only=True)
+        with self._writing() as view:
+            if view.manifest is None or view.n_live == view.rows:
+                return view.version
+            keep = np.flatnonzero(view.live_mask())
+            return self._rewrite(view, keep, None, view.fingerprint or "")
 
     def reembed(self, embeddings: np.ndarray, encoder_fingerprint: str) -> int:
         """Replace every embedding (e.g. after the encoder changed); returns the new version.
@@ -442,104 +364,150 @@ class EditMemory:
         Raises :class:`MemoryConflictError` when the memory changed on disk since this
         instance loaded it (the rows would not line up): ``refresh`` and encode again.
         """
-        before = self._state.version
-        with self._writing() as st:
-            if st.version != before:
-                raise MemoryConflictError(f"{self.root}: memory moved from v{before} to v{st.version}; re-encode")
+        before = self._view.version
+        with self._writing() as view:
+            if view.version != before:
+                raise MemoryConflictError(f"{self.root}: memory moved from v{before} to v{view.version}; re-encode")
             if not encoder_fingerprint or not isinstance(encoder_fingerprint, str):
                 raise ValueError("encoder_fingerprint must be a non-empty string")
-            emb = _checked_embeddings(embeddings, st.n_live, None)
-            if st.files is None:
-                return st.version
-            return self._rewrite_live(st, emb, encoder_fingerprint, live_rows_only=False)
+            emb = _checked_embeddings(embeddings, view.n_live, None)
+            if view.manifest is None:
+                return view.version
+            return self._rewrite(view, np.flatnonzero(view.live_mask()), emb, encoder_fingerprint)
 
     def snapshot(self, dest_dir: str | Path) -> Path:
-        """Copy the loaded version to ``dest_dir`` as a standalone memory root :meth:`open` reads."""
+        """Copy the loaded version to ``dest_dir`` as a standalone memory root :meth:`open` reads.
+
+        Segment files are hard-linked where the filesystem allows (they are never modified).
+        """
         dest = Path(dest_dir)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise FileExistsError(f"{dest}: exists and is not an empty directory")
-        st = self._state
-        if st.files is None:
+        view = self._view
+        if view.manifest is None:
             dest.mkdir(parents=True, exist_ok=True)
             return dest
         # The lock keeps a writer's garbage collection away from the files being copied.
         with self._lock(), atomic_dir(dest) as tmp:
-            shutil.copytree(st.files.path, layout.version_dir(tmp, st.version))
-            layout.write_current(tmp, st.version)
+            shutil.copytree(view.manifest.path, layout.version_dir(tmp, view.version))
+            for s in view.segments:
+                shutil.copytree(s.path, layout.segment_dir(tmp, s.name), copy_function=_link_or_copy)
+            layout.write_current(tmp, view.version)
         return dest
 
     # ---------------------------------------------------------------- internals
 
-    def _check_fingerprint(self, st: _State, fingerprint: str) -> None:
-        if not fingerprint or not isinstance(fingerprint, str):
-            raise ValueError("encoder_fingerprint must be a non-empty string")
-        if st.rows and fingerprint != st.fingerprint:
-            raise ValueError(
-                f"encoder fingerprint {fingerprint!r} != memory's {st.fingerprint!r}: "
-                "embeddings come from another encoder; call reembed() first"
-            )
+    def _append(self, view: MemoryView, table: pa.Table, emb: np.ndarray, fingerprint: str) -> int:
+        """Write the new rows as a segment (merging or sealing per :mod:`serac.memory.policy`) and commit."""
+        n_new, dim = table.num_rows, emb.shape[1]
+        rows_total = view.rows + n_new
+        kind = resolve_index_kind(self.config.index, rows_total, self.config.ann_threshold)
+        segments = list(view.segments)
+        n_sealed = 0
+        if kind != "exact":
+            while n_sealed < len(segments) and segments[n_sealed].index_kind == kind:
+                n_sealed += 1
+        sealed, delta = segments[:n_sealed], segments[n_sealed:]
+        plan = policy.plan_append(kind, [s.rows for s in sealed], [s.rows for s in delta], n_new,
+                                  self.config.delta_max_rows)
+        writer = SegmentWriter(self.root, self.config, dim)
+        counter = view.manifest.next_segment if view.manifest is not None else 1
+        merged = delta[len(delta) - plan.merge_delta:] if plan.merge_delta else []
+        kept = segments[: len(segments) - len(merged)]
+        incremental = view.shared is not None and view.kind == kind and view.n_sealed == n_sealed
+        parts: list[np.ndarray] = []
+        if merged:
+            lo = view.rows - sum(s.rows for s in merged)
+            parts.append(view.shared.delta.data[lo - view.delta_start : view.rows - view.delta_start]
+                         if incremental else np.concatenate([s.embeddings_f32() for s in merged]))
+        parts.append(emb)
+        new_segment = writer.write(segment_name(counter), [s.table for s in merged] + [table], parts,
+                                   kind if plan.seal else "exact")
+        counter += 1
+        segments = kept + [new_segment]
+        if plan.seal:
+            pair = policy.pair_to_merge([s.rows for s in segments], self.config.max_ann_segments)
+            if pair is not None:
+                a, b = segments[pair], segments[pair + 1]
+                log.info("memory %s: merging ANN segments of %d and %d rows", self.root, a.rows, b.rows)
+                both = writer.write(segment_name(counter), [a.table, b.table], [a.embeddings, b.embeddings], kind)
+                counter += 1
+                segments[pair : pair + 2] = [both]
+        tombstones = view.manifest.tombstones if view.manifest is not None else np.empty(0, np.int64)
+        manifest = self._commit(view, segments, tombstones, dim, fingerprint, next_segment=counter)
+        if not incremental:
+            self._view = self._assemble(manifest, segments, kind)
+            return manifest.version
+        shared = view.shared
+        assert shared is not None
+        start = view.rows
+        shared.ids.extend(table.column("edit_id").to_pylist())
+        shared.live.append(np.ones(n_new, dtype=bool))
+        for offset, edit_id in enumerate(table.column("edit_id").to_pylist()):
+            shared.id_pos[edit_id] = start + offset
+        if plan.seal:
+            shared.delta = type(shared.delta)((dim,), np.float32)
+            delta_start = rows_total
+        else:
+            if shared.delta.n != view.rows - view.delta_start:  # pragma: no cover - defensive
+                raise RuntimeError("memory delta buffer out of step with its view")
+            shared.delta.append(emb)
+            delta_start = view.delta_start
+        self._segments = {s.name: s for s in segments}
+        self._view = MemoryView(manifest, segments, kind, shared, n_live=view.n_live + n_new, delta_start=delta_start)
+        return manifest.version
 
-    def _rewrite_live(self, st: _State, source: np.ndarray, fingerprint: str, *, live_rows_only: bool) -> int:
-        """A version of the live rows only; ``source`` is all rows or, if not ``live_rows_only``, live rows."""
-        assert st.files is not None
-        keep = np.flatnonzero(st.live)
-        rows_from = keep if live_rows_only else np.arange(len(keep))
-        dim = source.shape[1]
+    def _rewrite(self, view: MemoryView, keep: np.ndarray, embeddings: np.ndarray | None, fingerprint: str) -> int:
+        """One segment holding the rows at positions ``keep`` (with new ``embeddings`` if given)."""
+        assert view.manifest is not None
+        dim = embeddings.shape[1] if embeddings is not None else int(view.dim or 0)
         kind = resolve_index_kind(self.config.index, len(keep), self.config.ann_threshold)
-        return self._commit(
-            st, st.files.table.take(pa.array(keep)),
-            _rows_writer(len(keep), dim, lambda out: _copy_rows(out, source, rows_from)),
-            frozenset(), dim, fingerprint, kind, lambda e: self._build_index(kind, dim, e),
-        )
+        segments: list[seg.Segment] = []
+        counter = view.manifest.next_segment
+        if len(keep):
+            table = pa.concat_tables([s.table for s in view.segments]).take(pa.array(keep))
+            rows = embeddings if embeddings is not None else _RowsAt(view, keep)
+            segments = [SegmentWriter(self.root, self.config, dim).write(segment_name(counter), [table], [rows], kind)]
+            counter += 1
+        manifest = self._commit(view, segments, np.empty(0, np.int64), dim, fingerprint, next_segment=counter)
+        self._view = self._assemble(manifest, segments, kind)
+        return manifest.version
 
     def _commit(
         self,
-        st: _State,
-        table: pa.Table | Path,
-        embeddings: layout.EmbeddingsSource,
-        tombstones: frozenset[str],
+        view: MemoryView,
+        segments: list[seg.Segment],
+        tombstones: np.ndarray,
         dim: int | None,
         fingerprint: str | None,
-        kind: str,
-        make_index: Callable[[np.ndarray], VectorIndex],
         *,
-        reuse_index: bool = False,
-        mutates_index: bool = False,
-    ) -> int:
-        """Write version ``st.version + 1``, swap CURRENT, load it, garbage-collect."""
-        version = st.version + 1
-        built: list[VectorIndex] = []
-
-        def write_index(path: Path) -> None:
-            index = make_index(np.load(path.parent / layout.EMBEDDINGS_FILE, mmap_mode="r"))
-            built.append(index)
-            index.save(path)
-
-        index_writer: Callable[[Path], None] | Path | None = None
-        if kind in layout.PERSISTED_INDEX_KINDS:
-            stored = st.files.index_path if st.files is not None and st.files.index_kind == kind else None
-            index_writer = stored if reuse_index and stored is not None else write_index
-        params = {"m": self.config.hnsw_m, "ef_construction": 40} if kind == "hnsw" else {}
-        try:
-            path = layout.write_version(
-                self.root, version, parent=st.files, table=table, embeddings=embeddings, tombstones=tombstones,
-                dim=dim, encoder_fingerprint=fingerprint, index_kind=kind, index_params=params,
-                index_writer=index_writer,
-            )
-            layout.write_current(self.root, version)
-        except BaseException:
-            if mutates_index and built:
-                # The loaded faiss index already holds the new rows: reload the old version.
-                with contextlib.suppress(Exception):
-                    self._state = self._load(st.version)
-            raise
-        files = layout.reopen_written(path, table if isinstance(table, pa.Table) else st.files.table, tombstones)
-        index = built[0] if built else make_index(files.embeddings)
-        self._state = _State(files, index)
+        next_segment: int | None = None,
+    ) -> Manifest:
+        """Write version ``view.version + 1`` over ``segments``, swap CURRENT, garbage-collect."""
+        version = view.version + 1
+        kind = resolve_index_kind(self.config.index, sum(s.rows for s in segments), self.config.ann_threshold)
+        index = {"kind": kind, **SegmentWriter(self.root, self.config, dim or 0).index_params(kind)}
+        if next_segment is None:
+            next_segment = view.manifest.next_segment if view.manifest is not None else 1
+        path = layout.write_version(
+            self.root, version, parent=view.manifest, segments=[s.ref() for s in segments], tombstones=tombstones,
+            dim=dim, encoder_fingerprint=fingerprint, embedding_dtype=self.config.embedding_dtype, index=index,
+            next_segment=next_segment,
+        )
+        layout.write_current(self.root, version)
         removed = layout.collect_garbage(self.root, version, self.config.keep_versions)
         if removed:
             log.debug("memory %s: removed versions %s", self.root, removed)
-        return version
+        return layout.read_manifest(path)
+
+    def _check_fingerprint(self, view: MemoryView, fingerprint: str) -> None:
+        if not fingerprint or not isinstance(fingerprint, str):
+            raise ValueError("encoder_fingerprint must be a non-empty string")
+        if view.rows and fingerprint != view.fingerprint:
+            raise ValueError(
+                f"encoder fingerprint {fingerprint!r} != memory's {view.fingerprint!r}: "
+                "embeddings come from another encoder; call reembed() first"
+            )
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -552,17 +520,34 @@ class EditMemory:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[_State]:
-        """Hold the write lock, catch up with the committed version, clear a killed writer's leftovers."""
+    def _writing(self) -> Iterator[MemoryView]:
+        """Hold the write locks, catch up with the committed version, clear a killed writer's leftovers."""
         if self._read_only:
             raise MemoryReadOnlyError(f"{self.root}: opened at version {self.version} read-only")
-        with self._lock():
+        with self._write_lock, self._lock():
             self.refresh()
-            layout.remove_leftovers(self.root, self._state.version)
-            yield self._state
+            layout.remove_leftovers(self.root, self._view.version)
+            yield self._view
 
     def __repr__(self) -> str:
         return f"EditMemory({str(self.root)!r}, version={self.version}, live={len(self)}, dim={self.dim})"
+
+
+class _RowsAt:
+    """Rows ``keep`` of a view's embeddings, sliceable like an array (read in bounded chunks)."""
+
+    def __init__(self, view: MemoryView, keep: np.ndarray):
+        self.view, self.keep = view, keep
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        return self.view.embeddings(self.keep[item])
+
+
+def _empty_view() -> MemoryView:
+    return MemoryView(None, [], "exact", None, n_live=0, delta_start=0)
 
 
 def _checked_embeddings(embeddings: np.ndarray, n: int, dim: int | None) -> np.ndarray:
@@ -583,24 +568,7 @@ def _checked_embeddings(embeddings: np.ndarray, n: int, dim: int | None) -> np.n
     return arr
 
 
-def _copy_rows(out: np.ndarray, source: np.ndarray, rows: np.ndarray) -> None:
-    """``out[:len(rows)] = source[rows]`` in bounded steps (``source`` may be a large memory map)."""
-    for start in range(0, len(rows), _COPY_ROWS):
-        chunk = rows[start : start + _COPY_ROWS]
-        out[start : start + len(chunk)] = source[chunk]
+def _link_or_copy(source: str, dest: str) -> str:
+    layout.link_or_copy(Path(source), Path(dest))
+    return dest
 
-
-def _rows_writer(n: int, dim: int, fill: Callable[[np.ndarray], None]) -> Callable[[Path], None]:
-    """Write a float32 [n, dim] .npy at a path, filled in place through a memory map."""
-
-    def write(path: Path) -> None:
-        if n == 0:
-            with open(path, "wb") as fh:
-                np.save(fh, np.empty((0, dim), dtype=np.float32))
-            return
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
-        fill(out)
-        out.flush()
-        del out
-
-    return write

@@ -46,6 +46,12 @@ def make_records(n: int, start: int = 0) -> list[EditRecord]:
     ]
 
 
+def segment_paths(root: Path, version: int) -> list[Path]:
+    """The segment directories version ``version`` is made of, in position order."""
+    manifest = json.loads((layout.version_dir(root, version) / "manifest.json").read_text())
+    return [layout.segment_dir(root, s["name"]) for s in manifest["segments"]]
+
+
 def near(vector: np.ndarray, noise: float = 0.05, seed: int = 1) -> np.ndarray:
     q = vector + noise * np.random.default_rng(seed).standard_normal(vector.shape).astype(np.float32)
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
@@ -118,13 +124,14 @@ def test_remove_hides_immediately_and_compact_drops_rows(filled, root):
     reopened = EditMemory.open(root, MemoryConfig(index="exact"))
     assert len(reopened) == 37 and not reopened.contains(gone[1])
 
-    version_dir = layout.version_dir(root, 2)
-    assert pq.read_metadata(version_dir / "edits.parquet").num_rows == 40  # tombstoned rows kept
+    assert sum(pq.read_metadata(p / "edits.parquet").num_rows for p in segment_paths(root, 2)) == 40  # rows kept
+    assert json.loads((layout.version_dir(root, 2) / "tombstones.json").read_text()) == [3, 4, 5]
+    assert segment_paths(root, 2) == segment_paths(root, 1)  # a removal shares every segment
     assert memory.compact() == 3
-    current = layout.version_dir(root, 3)
+    (current,) = segment_paths(root, 3)
     assert pq.read_metadata(current / "edits.parquet").num_rows == 37
     assert np.load(current / "embeddings.npy", mmap_mode="r").shape == (37, DIM)
-    assert json.loads((current / "tombstones.json").read_text()) == []
+    assert json.loads((layout.version_dir(root, 3) / "tombstones.json").read_text()) == []
     assert memory.stats()["tombstoned"] == 0 and memory.compact() == 3  # nothing left: no version
     assert memory.search(near(emb[6]), k=1)[0][0] == Hit(records[6].edit_id, 3, pytest.approx(1, abs=0.01))
 
@@ -144,14 +151,16 @@ def test_search_refills_when_tombstones_crowd_the_top(root, kind):
     assert all(memory.contains(h.edit_id) for h in hits)
 
 
-def test_removed_id_added_again_is_revived_at_its_position(filled):
+def test_removed_id_added_again_gets_a_new_row(filled, root):
     memory, records, emb = filled
     memory.remove([records[2].edit_id])
     updated = EditRecord(records[2].task, records[2].edit_input, records[2].edit_label, source="again#1")
     result = memory.add([updated], emb[2:3], FP)
     assert result.added == [records[2].edit_id] and result.version == 3
-    assert memory.get(records[2].edit_id).source == "again#1" and memory.stats()["rows"] == 40
-    assert memory.search(emb[2], k=1)[0][0].position == 2
+    assert memory.get(records[2].edit_id).source == "again#1" and memory.stats()["rows"] == 41
+    assert memory.search(emb[2], k=1)[0][0].position == 40 and memory.ids().count(records[2].edit_id) == 1
+    reopened = EditMemory.open(root, MemoryConfig(index="exact"))
+    assert reopened.get(records[2].edit_id).source == "again#1" and len(reopened) == 40
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
@@ -169,8 +178,8 @@ def test_reload_gives_identical_records_and_search(root, kind):
     assert reopened.table().equals(memory.table())
     assert reopened.search(queries, 5) == memory.search(queries, 5)
     assert reopened.stats() == memory.stats()
-    stored = np.load(layout.version_dir(root, 3) / "embeddings.npy", mmap_mode="r")
-    assert isinstance(stored, np.memmap) and np.array_equal(stored, emb)
+    stored = [np.load(p / "embeddings.npy", mmap_mode="r") for p in segment_paths(root, 3)]
+    assert all(isinstance(part, np.memmap) for part in stored) and np.array_equal(np.concatenate(stored), emb)
 
 
 def test_write_failing_midway_leaves_previous_version(filled, root, monkeypatch):
@@ -219,17 +228,17 @@ _KILLED_WRITER = textwrap.dedent(
     import numpy as np
     from serac.config import MemoryConfig
     from serac.data.schema import EditRecord
-    from serac.memory import EditMemory, layout
+    from serac.memory import EditMemory, segment
 
     n, dim = int(sys.argv[2]), int(sys.argv[3])
-    original = layout._save_embeddings
+    original = segment.save_embeddings
 
-    def save_then_stall(path, source):
-        original(path, source)  # the large file lands in the temporary directory ...
+    def save_then_stall(*args):
+        original(*args)  # the large file lands in the temporary directory ...
         print("written", flush=True)
         time.sleep(60)  # ... and the parent kills us before the manifest and the renames
 
-    layout._save_embeddings = save_then_stall
+    segment.save_embeddings = save_then_stall
     memory = EditMemory.open(sys.argv[1], MemoryConfig(index="exact"))
     records = [EditRecord("fact", f"prompt {i}", f"label {i}") for i in range(n)]
     emb = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
@@ -257,17 +266,18 @@ def test_writer_killed_with_sigkill_during_large_add(filled, root, tmp_path):
         proc.kill()
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    leftovers = [p.name for p in (root / "versions").iterdir() if p.name.startswith(".")]
-    assert leftovers  # the half-written temporary directory is still there ...
+    leftovers = [p.name for p in (root / "segments").iterdir() if p.name.startswith(".")]
+    assert leftovers  # the half-written temporary segment directory is still there ...
     reopened = EditMemory.open(root, MemoryConfig(index="exact"))
     assert reopened.version == 1 and reopened.records() == records  # ... and ignored
     assert reopened.search(emb[:3], 1) == memory.search(emb[:3], 1)
     reopened.add(make_records(2, start=500), unit_rows(2, seed=3), FP)
-    assert not [p for p in (root / "versions").iterdir() if p.name.startswith(".")]  # cleaned by the next writer
+    for sub in ("versions", "segments"):  # cleaned by the next writer
+        assert not [p for p in (root / sub).iterdir() if p.name.startswith(".")]
 
 
 def test_corrupt_embeddings_named(filled, root):
-    path = layout.version_dir(root, 1) / "embeddings.npy"
+    path = segment_paths(root, 1)[0] / "embeddings.npy"
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF  # same size, different bytes: only the checksum notices
     path.write_bytes(bytes(data))
@@ -278,7 +288,7 @@ def test_corrupt_embeddings_named(filled, root):
 
 
 def test_missing_edits_parquet_named(filled, root):
-    (layout.version_dir(root, 1) / "edits.parquet").unlink()
+    (segment_paths(root, 1)[0] / "edits.parquet").unlink()
     with pytest.raises(MemoryCorruptError, match=r"edits\.parquet: missing"):
         EditMemory.open(root, MemoryConfig(verify_checksums=False))
 
@@ -293,7 +303,7 @@ def test_truncated_manifest_named(filled, root):
 def test_bad_current_and_damaged_index_named(root):
     memory = EditMemory.open(root, MemoryConfig(index="hnsw"))
     memory.add(make_records(10), unit_rows(10), FP)
-    index_file = layout.version_dir(root, 1) / "index.faiss"
+    index_file = segment_paths(root, 1)[0] / "index.faiss"
     index_file.write_bytes(b"\0" * index_file.stat().st_size)
     with pytest.raises(MemoryCorruptError, match=r"index\.faiss"):
         EditMemory.open(root, MemoryConfig(index="hnsw"))
@@ -396,9 +406,15 @@ def test_manifest_records_checksums_and_counts(filled, root):
     assert manifest["version"] == 2 and manifest["parent_version"] == 1
     assert manifest["counts"] == {"rows": 40, "live": 39, "tombstoned": 1}
     assert manifest["dim"] == DIM and manifest["encoder_fingerprint"] == FP and manifest["serac_version"]
-    assert set(manifest["files"]) == {"edits.parquet", "embeddings.npy", "tombstones.json"}
+    assert set(manifest["files"]) == {"tombstones.json"} and len(manifest["segments"]) == 1
     for name, meta in manifest["files"].items():
         assert layout.sha256_file(layout.version_dir(root, 2) / name) == meta["sha256"]
+    (segment,) = segment_paths(root, 2)
+    assert layout.sha256_file(segment / "segment.json") == manifest["segments"][0]["sha256"]
+    seg_meta = json.loads((segment / "segment.json").read_text())
+    assert set(seg_meta["files"]) == {"edits.parquet", "embeddings.npy"} and seg_meta["rows"] == 40
+    for name, meta in seg_meta["files"].items():
+        assert layout.sha256_file(segment / name) == meta["sha256"]
     assert (root / "CURRENT").read_text().strip() == "v000002"
 
 
@@ -409,7 +425,8 @@ def test_auto_index_switches_to_hnsw_at_threshold(root):
     memory.add(records[:20], emb[:20], FP)
     assert memory.stats()["index_kind"] == "exact"
     memory.add(records[20:], emb[20:], FP)
-    assert memory.stats()["index_kind"] == "hnsw" and (layout.version_dir(root, 2) / "index.faiss").is_file()
+    assert memory.stats()["index_kind"] == "hnsw" and memory.stats()["ann_segments"] == 1
+    assert [(p / "index.faiss").is_file() for p in segment_paths(root, 2)] == [True]  # all 40 rows sealed
     assert EditMemory.open(root, config).search(emb[25], 1)[0][0].edit_id == records[25].edit_id
     memory.remove([r.edit_id for r in records[:15]])
     memory.compact()
