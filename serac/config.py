@@ -86,7 +86,8 @@ class ScopeConfig:
 @dataclass(frozen=True)
 class CounterfactualConfig:
     kind: str = "seq2seq"
-    """``seq2seq``, ``causal`` (generative) or ``classifier`` (true/false tasks)."""
+    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative)
+    or ``classifier`` (true/false tasks)."""
     name_or_path: str = "minilm"
     """``minilm`` builds an EncoderDecoderModel warm-started from the packaged MiniLM."""
     template: str = "{edit_input} {edit_label} [SEP] {query}"
@@ -100,7 +101,7 @@ class CounterfactualConfig:
     """Class names of the classifier kind."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("seq2seq", "causal", "classifier"):
+        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "classifier"):
             raise ConfigError(f"counterfactual.kind: unknown {self.kind!r}")
 
 

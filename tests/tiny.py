@@ -57,8 +57,10 @@ def tiny_bert_model(seed: int = 0, **config_kwargs: Any) -> torch.nn.Module:
     return AutoModel.from_config(tiny_bert_config(**config_kwargs))
 
 
-def tiny_seq2seq(seed: int = 0, tie: bool = True, max_new_tokens: int = 6, layers: int = 1) -> Any:  # -> TextToText
-    """A randomly initialised BERT->BERT encoder-decoder behind ``TextToText``."""
+def tiny_seq2seq(
+    seed: int = 0, tie: bool = True, max_new_tokens: int = 6, layers: int = 1, kind: str = "seq2seq"
+) -> Any:  # -> TextToText
+    """A randomly initialised BERT->BERT encoder-decoder behind ``TextToText`` (``kind`` seq2seq or seq2seq_copy)."""
     from transformers import EncoderDecoderConfig
 
     from serac.models.seq2seq import TextToText, tie_encoder_decoder_embeddings
@@ -71,7 +73,7 @@ def tiny_seq2seq(seed: int = 0, tie: bool = True, max_new_tokens: int = 6, layer
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)
-    t2t = TextToText.from_config("seq2seq", config, tok, max_new_tokens=max_new_tokens)
+    t2t = TextToText.from_config(kind, config, tok, max_new_tokens=max_new_tokens)
     if tie:
         tie_encoder_decoder_embeddings(t2t.model)
     return t2t

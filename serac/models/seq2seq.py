@@ -7,6 +7,8 @@ up in :data:`KINDS`, never by the model's name:
 
 * ``seq2seq`` -- encoder-decoder (``AutoModelForSeq2SeqLM``: T5, BART, or the
   MiniLM->MiniLM ``EncoderDecoderModel``); the target ends with the EOS token.
+* ``seq2seq_copy`` -- the same encoder-decoder with a pointer-generator copy
+  head (:mod:`serac.models.copy_head`): answers may copy input tokens directly.
 * ``causal`` -- decoder-only (``AutoModelForCausalLM``): prompt and target are
   concatenated and the loss is masked to the target tokens.
 * ``classifier`` -- ``AutoModelForSequenceClassification`` over a fixed label
@@ -37,6 +39,7 @@ from torch import nn
 
 from serac.io import atomic_dir
 from serac.models.artifacts import ArtifactError, load_weights, read_artifact_info, save_artifact
+from serac.models.copy_head import attach_copy_head
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT, ensure_offline, load_tokenizer, resolve_name_or_path
 
@@ -83,7 +86,7 @@ class TextToText(nn.Module):
 
         ``options`` are the keyword arguments of ``TextToText`` (labels, lengths).
         """
-        model = KINDS[_check_kind(kind)].auto_class().from_config(hf_config)
+        model = KINDS[_check_kind(kind)].build_from_config(hf_config)
         return cls(kind, model, tokenizer, **options)
 
     @classmethod
@@ -103,7 +106,7 @@ class TextToText(nn.Module):
         """
         ensure_offline()
         labels = tuple(options.get("labels", ()))
-        if _check_kind(kind) == "seq2seq" and name_or_path == OFFLINE_DEFAULT:
+        if KINDS[_check_kind(kind)].auto_class_name == "AutoModelForSeq2SeqLM" and name_or_path == OFFLINE_DEFAULT:
             model = build_minilm_encoder_decoder(decoder_layers)
         else:
             extra: dict[str, Any] = {"revision": revision} if revision else {}
@@ -114,6 +117,8 @@ class TextToText(nn.Module):
                 extra["is_decoder"] = True  # MiniLM is an encoder; a causal LM head needs the causal mask
             with _quiet_transformers():
                 model = KINDS[kind].auto_class().from_pretrained(resolve_name_or_path(name_or_path), **extra)
+        if KINDS[kind].attach is not None:
+            model = KINDS[kind].attach(model)
         tokenizer = load_tokenizer(name_or_path) if not revision else _load_tokenizer(name_or_path, revision)
         return cls(kind, model, tokenizer, **options).eval()
 
@@ -203,7 +208,7 @@ class TextToText(nn.Module):
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             raise ArtifactError(f"{info.tokenizer_dir}: cannot load tokenizer: {exc}") from exc
         with _quiet_transformers():
-            model = KINDS[kind].auto_class().from_config(hf_config)
+            model = KINDS[kind].build_from_config(hf_config)
         if cfg.get("tied_encoder_decoder_embeddings"):
             tie_encoder_decoder_embeddings(model)
         load_weights(info.path, model)
@@ -291,11 +296,17 @@ class Kind:
     auto_class_name: str
     loss: Callable[[TextToText, list[str], list[str]], torch.Tensor]
     generate: Callable[[TextToText, list[str], int], list[str]]
+    attach: Callable[[nn.Module], nn.Module] | None = None
+    """Adds the kind's own modules (e.g. a copy head) to a freshly built transformers model."""
 
     def auto_class(self) -> Any:
         import transformers
 
         return getattr(transformers, self.auto_class_name)
+
+    def build_from_config(self, hf_config: Any) -> nn.Module:
+        model = self.auto_class().from_config(hf_config)
+        return self.attach(model) if self.attach is not None else model
 
 
 def _encode_inputs(t2t: TextToText, inputs: list[str]) -> dict[str, torch.Tensor]:
@@ -349,6 +360,47 @@ def _seq2seq_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -
     return _decode(t2t, _greedy(t2t, enc["input_ids"], enc["attention_mask"], max_new_tokens))
 
 
+def _copy_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    enc = _encode_inputs(t2t, inputs)
+    labels = _pad(_target_ids(t2t, targets), IGNORE_INDEX).to(t2t.device)
+    decoder_input_ids = t2t.model.prepare_decoder_input_ids_from_labels(labels=labels)
+    out = t2t.model(
+        **enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=(labels != IGNORE_INDEX).long(),
+        output_hidden_states=True,
+    )
+    log_probs = t2t.model.copy_head(
+        out.decoder_hidden_states[-1], out.encoder_last_hidden_state, enc["attention_mask"], enc["input_ids"], out.logits
+    )
+    return F.nll_loss(log_probs.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def _copy_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy decoding over the copy head's mixed distribution (no KV cache: answers are short)."""
+    model = t2t.model
+    enc = _encode_inputs(t2t, inputs)
+    encoder_outputs = model.get_encoder()(**enc)
+    start = model.config.decoder_start_token_id
+    if start is None:
+        start = model.generation_config.decoder_start_token_id
+    ids = torch.full((len(inputs), 1), int(start), dtype=torch.long, device=t2t.device)
+    done = torch.zeros(len(inputs), dtype=torch.bool, device=t2t.device)
+    for _ in range(max_new_tokens):
+        out = model(
+            encoder_outputs=encoder_outputs, attention_mask=enc["attention_mask"], decoder_input_ids=ids,
+            output_hidden_states=True,
+        )
+        log_probs = model.copy_head(
+            out.decoder_hidden_states[-1][:, -1:], encoder_outputs.last_hidden_state, enc["attention_mask"],
+            enc["input_ids"], out.logits[:, -1:],
+        )
+        nxt = log_probs[:, 0].argmax(-1).masked_fill(done, t2t.pad_token_id)
+        ids = torch.cat([ids, nxt[:, None]], dim=1)
+        done |= nxt == t2t.eos_token_id
+        if bool(done.all()):
+            break
+    return _decode(t2t, ids[:, 1:])
+
+
 def _prompt_ids(t2t: TextToText, inputs: list[str]) -> list[list[int]]:
     ids = t2t.tokenizer(inputs, truncation=True, max_length=t2t.max_input_length)["input_ids"]
     return [list(x) for x in ids]
@@ -399,6 +451,7 @@ def _classifier_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int
 
 KINDS: dict[str, Kind] = {
     "seq2seq": Kind("AutoModelForSeq2SeqLM", _seq2seq_loss, _seq2seq_generate),
+    "seq2seq_copy": Kind("AutoModelForSeq2SeqLM", _copy_loss, _copy_generate, attach_copy_head),
     "causal": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate),
     "classifier": Kind("AutoModelForSequenceClassification", _classifier_loss, _classifier_generate),
 }
