@@ -47,6 +47,7 @@ VERSIONS_DIR = "versions"
 SEGMENTS_DIR = "segments"
 MANIFEST_FILE = "manifest.json"
 TOMBSTONES_FILE = "tombstones.json"
+TRASH_DIR = ".trash"
 
 _VERSION_NAME = re.compile(r"^v(\d{6,})$")
 _HASH_CHUNK = 1 << 22
@@ -141,17 +142,17 @@ def read_json_file(path: Path) -> Any:
 
 @dataclass(frozen=True)
 class SegmentRef:
-    """A segment as a version manifest lists it."""
+    """A segment as a version manifest lists it: its name and what is needed to check and open it."""
 
     name: str
     rows: int
     index: str | None
     """``hnsw`` / ``flat`` for a sealed segment searched by its own index; None for a delta segment."""
-    sha256: str
-    """Of the segment's ``segment.json`` (which holds the checksums of its data files)."""
+    meta: dict[str, Any]
+    """``dim``, ``dtype``, ``index_params`` and ``files`` (sha256 + size of each data file)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "rows": self.rows, "index": self.index, "sha256": self.sha256}
+        return {**self.meta, "name": self.name, "rows": self.rows, "index": self.index}
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,9 @@ def read_manifest(path: Path) -> Manifest:
             raise MemoryCorruptError(manifest_path, f"unknown format {raw.get('format')!r}")
         int(raw["version"])
         segments = tuple(
-            SegmentRef(str(s["name"]), int(s["rows"]), s["index"], str(s["sha256"])) for s in raw["segments"]
+            SegmentRef(str(s["name"]), int(s["rows"]), s["index"],
+                       {k: v for k, v in s.items() if k not in ("name", "rows", "index")})
+            for s in raw["segments"]
         )
         tomb_meta = raw["files"][TOMBSTONES_FILE]
         raw["dim"], raw["encoder_fingerprint"], raw["index"]["kind"]  # noqa: B018 - presence check
@@ -278,12 +281,11 @@ def referenced_segments(root: Path, versions: list[int]) -> set[str]:
     return names
 
 
-def collect_garbage(root: Path, current: int, keep: int) -> list[int]:
-    """Delete versions beyond the newest ``keep`` at or below ``current`` and the segments
-    no remaining version lists; return the versions removed.
-
-    Call only while holding the write lock. Readers that already opened a removed version
-    keep working on POSIX (open files and memory maps outlive the unlink).
+def collect_garbage(root: Path, current: int, keep: int) -> list[Path]:
+    """Retire versions beyond the newest ``keep`` at or below ``current`` and the segments only
+    they list: each is renamed into ``<root>/.trash/`` (cheap) and returned for the caller to
+    delete, e.g. on a background thread (:func:`empty_trash`). Call only while holding the
+    write lock. Readers that already opened a retired version keep working on POSIX.
     """
     committed = [v for v in list_versions(root) if v <= current]
     doomed = committed[:-keep] if keep > 0 else committed
@@ -291,11 +293,24 @@ def collect_garbage(root: Path, current: int, keep: int) -> list[int]:
         return []
     # Only segments a doomed version lists and no kept version does: no directory scan.
     unused = referenced_segments(root, doomed) - referenced_segments(root, committed[len(doomed) :])
-    for v in doomed:
-        shutil.rmtree(version_dir(root, v), ignore_errors=True)
-    for name in unused:
-        shutil.rmtree(segment_dir(root, name), ignore_errors=True)
-    return doomed
+    trash = root / TRASH_DIR
+    trash.mkdir(exist_ok=True)
+    moved = []
+    for path in [version_dir(root, v) for v in doomed] + [segment_dir(root, n) for n in sorted(unused)]:
+        dest = trash / f"{path.parent.name}-{path.name}-{os.urandom(3).hex()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, dest)
+            moved.append(dest)
+    return moved
+
+
+def empty_trash(paths: list[Path] | None = None, root: Path | None = None) -> None:
+    """Delete retired ``paths`` (or everything in ``root``'s trash); missing ones are fine."""
+    if paths is None and root is not None:
+        base = root / TRASH_DIR
+        paths = list(base.iterdir()) if base.is_dir() else []
+    for path in paths or []:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_leftovers(root: Path, current: int) -> None:

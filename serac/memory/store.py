@@ -35,13 +35,13 @@ import numpy as np
 import pyarrow as pa
 
 from serac.config import MemoryConfig
-from serac.data.schema import EditRecord, records_to_table, table_to_records
+from serac.data.schema import EDIT_SCHEMA, EditRecord, records_to_table, table_to_records
 from serac.io import atomic_dir
 from serac.memory import layout, policy
 from serac.memory import segment as seg
 from serac.memory.index import resolve_index_kind
 from serac.memory.layout import Manifest, MemoryCorruptError, SegmentRef
-from serac.memory.view import Hit, MemoryView, Shared
+from serac.memory.view import GrowArray, Hit, MemoryView, Shared
 from serac.memory.writer import SegmentWriter, segment_name
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class EditMemory:
         self._segments: dict[str, seg.Segment] = {}
         self._verified: set[str] = set()
         self._write_lock = threading.RLock()
+        self._trash_checked = False
 
     # ----------------------------------------------------------------- opening
 
@@ -144,14 +145,14 @@ class EditMemory:
         """Open (or reuse) a segment; it carries an index only when it is sealed for ``kind``."""
         wants_index = kind != "exact" and ref.index == kind
         cached = self._segments.get(ref.name)
-        if cached is None or cached.meta_sha256 != ref.sha256 or (wants_index and cached.index is None):
+        if cached is None or cached.ref.meta != ref.meta or (wants_index and cached.index is None):
             cached = seg.read_segment(
                 self.root, ref, verify=self.config.verify_checksums and ref.name not in self._verified,
                 hnsw_ef_search=self.config.hnsw_ef_search, load_stored_index=wants_index,
             )
             self._verified.add(ref.name)
             if wants_index and cached.index is None:  # a flat index is not stored: rebuild it from the rows
-                cached.index = SegmentWriter(self.root, self.config, int(cached.meta["dim"])).build_index(
+                cached.index = SegmentWriter(self.root, self.config, int(ref.meta["dim"])).build_index(
                     kind, cached.embeddings
                 )
             self._segments[ref.name] = cached
@@ -299,30 +300,37 @@ class EditMemory:
         once it holds any row; see :meth:`reembed`), or when rows are not L2-normalised.
         """
         records = list(records)
-        if not records:  # nothing to write: no lock, no directories
+        return self.add_table(records_to_table(records), embeddings, encoder_fingerprint)
+
+    def add_table(self, table: pa.Table, embeddings: np.ndarray, encoder_fingerprint: str) -> AddResult:
+        """:meth:`add` for rows already in an Arrow table of :data:`~serac.data.schema.EDIT_SCHEMA`
+        (bulk loads: no per-row Python objects)."""
+        if table.num_rows == 0:  # nothing to write: no lock, no directories
             if self._read_only:
                 raise MemoryReadOnlyError(f"{self.root}: opened at version {self.version} read-only")
             self.refresh()
             self._check_fingerprint(self._view, encoder_fingerprint)
             return AddResult([], [], self.version)
+        table = table.select(EDIT_SCHEMA.names).cast(EDIT_SCHEMA)
         with self._writing() as view:
             self._check_fingerprint(view, encoder_fingerprint)
-            emb = _checked_embeddings(embeddings, len(records), view.dim if view.rows else None)
+            emb = _checked_embeddings(embeddings, table.num_rows, view.dim if view.rows else None)
             added: list[str] = []
             skipped: list[str] = []
             take: list[int] = []
             seen: set[str] = set()
-            for i, record in enumerate(records):
-                if record.edit_id in seen or view.position(record.edit_id) is not None:
-                    skipped.append(record.edit_id)
+            for i, edit_id in enumerate(table.column("edit_id").to_pylist()):
+                if edit_id in seen or view.position(edit_id) is not None:
+                    skipped.append(edit_id)
                     continue
-                seen.add(record.edit_id)
-                added.append(record.edit_id)
+                seen.add(edit_id)
+                added.append(edit_id)
                 take.append(i)
             if not added:
                 return AddResult([], skipped, view.version)
-            table = records_to_table([records[i] for i in take])
-            version = self._append(view, table, emb[take], encoder_fingerprint)
+            if len(take) < table.num_rows:
+                table, emb = table.take(pa.array(take)), emb[take]
+            version = self._append(view, table, emb, encoder_fingerprint)
             return AddResult(added, skipped, version)
 
     def remove(self, edit_ids: Iterable[str] | str) -> RemoveResult:
@@ -446,7 +454,7 @@ class EditMemory:
         for offset, edit_id in enumerate(table.column("edit_id").to_pylist()):
             shared.id_pos[edit_id] = start + offset
         if plan.seal:
-            shared.delta = type(shared.delta)((dim,), np.float32)
+            shared.delta = GrowArray((dim,), np.float32)
             delta_start = rows_total
         else:
             if shared.delta.n != view.rows - view.delta_start:  # pragma: no cover - defensive
@@ -490,14 +498,14 @@ class EditMemory:
         if next_segment is None:
             next_segment = view.manifest.next_segment if view.manifest is not None else 1
         path = layout.write_version(
-            self.root, version, parent=view.manifest, segments=[s.ref() for s in segments], tombstones=tombstones,
+            self.root, version, parent=view.manifest, segments=[s.ref for s in segments], tombstones=tombstones,
             dim=dim, encoder_fingerprint=fingerprint, embedding_dtype=self.config.embedding_dtype, index=index,
             next_segment=next_segment,
         )
         layout.write_current(self.root, version)
-        removed = layout.collect_garbage(self.root, version, self.config.keep_versions)
-        if removed:
-            log.debug("memory %s: removed versions %s", self.root, removed)
+        retired = layout.collect_garbage(self.root, version, self.config.keep_versions)
+        if retired:  # renamed away already; deleting the files is slow on some filesystems
+            threading.Thread(target=layout.empty_trash, args=(retired,), daemon=True).start()
         return layout.read_manifest(path)
 
     def _check_fingerprint(self, view: MemoryView, fingerprint: str) -> None:
@@ -527,6 +535,9 @@ class EditMemory:
         with self._write_lock, self._lock():
             self.refresh()
             layout.remove_leftovers(self.root, self._view.version)
+            if not self._trash_checked:  # what a killed process retired but did not delete
+                self._trash_checked = True
+                threading.Thread(target=layout.empty_trash, kwargs={"root": self.root}, daemon=True).start()
             yield self._view
 
     def __repr__(self) -> str:

@@ -13,7 +13,6 @@ import pyarrow as pa
 from serac.config import MemoryConfig
 from serac.memory import segment as seg
 from serac.memory.index import FaissIndex, VectorIndex
-from serac.memory.layout import read_json_file
 
 _COPY_ROWS = 1 << 16
 
@@ -69,13 +68,12 @@ class SegmentWriter:
 
         sealed = kind != "exact"
         builder: Callable[[np.ndarray], VectorIndex] | None = (lambda r: self.build_index(kind, r)) if sealed else None
-        path, index = seg.write_segment(
+        ref, index = seg.write_segment(
             self.root, name, table, fill, dim=self.dim, dtype=self.config.embedding_dtype,
             index_kind=kind if sealed else None, index_params=self.index_params(kind), build_index=builder,
         )
-        meta = read_json_file(path / seg.SEGMENT_FILE)
-        meta["_sha256"] = seg.meta_sha256(path)
+        path = self.root / "segments" / name
         embeddings = np.load(path / seg.EMBEDDINGS_FILE, mmap_mode="r") if rows else np.empty(
             (0, self.dim), dtype=self.config.embedding_dtype
         )
-        return seg.Segment(name, path, meta, table, embeddings, index)
+        return seg.Segment(ref, path, table, embeddings, index)

@@ -410,10 +410,10 @@ def test_manifest_records_checksums_and_counts(filled, root):
     for name, meta in manifest["files"].items():
         assert layout.sha256_file(layout.version_dir(root, 2) / name) == meta["sha256"]
     (segment,) = segment_paths(root, 2)
-    assert layout.sha256_file(segment / "segment.json") == manifest["segments"][0]["sha256"]
-    seg_meta = json.loads((segment / "segment.json").read_text())
-    assert set(seg_meta["files"]) == {"edits.parquet", "embeddings.npy"} and seg_meta["rows"] == 40
-    for name, meta in seg_meta["files"].items():
+    (entry,) = manifest["segments"]
+    assert set(entry["files"]) == {"edits.parquet", "embeddings.npy"} and entry["rows"] == 40
+    assert entry["dim"] == DIM and entry["dtype"] == "float32" and entry["index"] is None
+    for name, meta in entry["files"].items():
         assert layout.sha256_file(segment / name) == meta["sha256"]
     assert (root / "CURRENT").read_text().strip() == "v000002"
 
