@@ -386,6 +386,34 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class GenerateConfig:
+    """``serac generate``: the generated tasks' source datasets and sizes (``serac.data.generate``)."""
+
+    sources: tuple[str, ...] = ("zsre", "counterfact")
+    """Prepared datasets (task ``qa`` or ``fact``) the QA-hard and fc records are generated from."""
+    neighbours: int = 2
+    """Nearest other source edits (MiniLM cosine of edit inputs) used as hard negatives."""
+    max_source_edits: dict[str, int] = field(default_factory=lambda: {"train": 1000, "val": 150, "test": 300})
+    """Per split: the first this many records of each source (file order)."""
+
+    def __post_init__(self) -> None:
+        if not self.sources or self.neighbours < 0:
+            raise ConfigError("tasks.generate: need at least one source and neighbours >= 0")
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    """Which edit tasks ``serac tasks run`` trains and evaluates: one editor per task, each with its overlay."""
+
+    selected: tuple[str, ...] = ("fact",)
+    overlays: dict[str, str] = field(default_factory=dict)
+    """Task -> overlay file (e.g. ``qa_hard: params.qa_hard.yaml``); a task without one uses params.yaml as is."""
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    judge: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=300, lr=5e-5, eval_every=1000000))
+    """ConvSent's sentiment judge (a MiniLM classifier trained on the train entities' responses)."""
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -399,6 +427,7 @@ class ProjectConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
 
 
 def load_config(path: str | Path = DEFAULT_PARAMS, *overlays: str | Path) -> ProjectConfig:

@@ -304,6 +304,44 @@ def _convsent(r: _Row, ctx: _Context) -> dict[str, Any] | None:
     )
 
 
+VITAMINC_LABELS = {"SUPPORTS": "true", "REFUTES": "false"}
+"""VitaminC verdict -> truth value of the claim given the evidence (NOT ENOUGH INFO is rejected)."""
+VITAMINC_OTHER_CLAIMS = 2
+"""Out-of-scope claims per VitaminC edit: the claims of this many other rows of the file."""
+
+
+def _vitaminc_context(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """For each claim, the next labelled claims in sha256 order (cyclic), with their truth values."""
+    labelled = {row["claim"]: VITAMINC_LABELS[row["label"]] for row in rows
+                if isinstance(row.get("claim"), str) and row["claim"].strip() and row.get("label") in VITAMINC_LABELS}
+    ring = sorted(labelled, key=lambda c: hashlib.sha256(c.encode("utf-8")).hexdigest())
+    n = min(VITAMINC_OTHER_CLAIMS, len(ring) - 1)
+    return {"others": {c: [(ring[(i + k) % len(ring)], labelled[ring[(i + k) % len(ring)]])
+                           for k in range(1, n + 1)] for i, c in enumerate(ring)}}
+
+
+def _vitaminc(r: _Row, ctx: _Context) -> dict[str, Any] | None:
+    """VitaminC (claim, evidence, label): the edit asserts the evidence sentence (label ``true``).
+
+    In scope: the claim, ``true`` when the evidence SUPPORTS it and ``false`` when it REFUTES
+    it (a NOT ENOUGH INFO row is rejected as ``invalid_value:label``: the evidence neither
+    entails nor contradicts its claim). Out of scope: the claims of other rows of the file
+    with their own verdicts. Rows sharing an evidence sentence share an edit id (the first wins).
+    """
+    claim, evidence, label = r.text("claim"), r.text("evidence"), r.text("label")
+    if label is not None and label not in VITAMINC_LABELS:
+        r.add("invalid_value", "label")
+    if r.reasons:
+        return None
+    others = ctx.extra.get("others", {}).get(claim, [])
+    return dict(
+        edit_input=evidence,
+        edit_label="true",
+        in_scope=[Example(claim, VITAMINC_LABELS[label])],
+        out_of_scope=[Example(c, truth) for c, truth in others if c != claim],
+    )
+
+
 MAPPING_KEYS = (
     "edit_input",
     "edit_label",
@@ -457,6 +495,8 @@ FORMATS: dict[str, FormatSpec] = {
         _spec("knowedit", "subject prompt target_new", "fact", _knowedit,
               optional="ground_truth rephrase_prompt portability locality cond"),
         _spec("convsent", "ent pos neg", "convsent", _convsent, file_context=_convsent_context),
+        _spec("vitaminc", "claim evidence label", "fc", _vitaminc, optional="unique_id case_id page revision_type",
+              file_context=_vitaminc_context),
         _spec("canonical", "edit_input edit_label task", None, _canonical,
               optional="edit_id subject ground_truth in_scope out_of_scope source ingested_at"),
         _spec("generic", "", None, _generic, optional=" ".join(MAPPING_KEYS), detectable=False),

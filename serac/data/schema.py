@@ -14,9 +14,10 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-TASKS: tuple[str, ...] = ("qa", "fact", "fc", "convsent")
+TASKS: tuple[str, ...] = ("qa", "fact", "fc", "convsent", "qa_hard")
 """Edit tasks: ``qa`` zsRE-style questions, ``fact`` CounterFact-style prompts,
-``fc`` true/false claims, ``convsent`` sentiment on a topic."""
+``fc`` true/false claims, ``convsent`` sentiment on a topic, ``qa_hard`` a QA edit
+tested on the true/false questions it implies (``serac.data.generators``)."""
 
 
 @dataclass(frozen=True)

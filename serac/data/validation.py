@@ -218,6 +218,7 @@ TASK_CHECKS: dict[str, list[tuple[str, list[Any], str]]] = {
     "fact": [("subject_in_input", [True], "the subject, when given, occurs in the prompt")],
     "fc": [("edit_label_norm", ["true", "false"], "label is true or false (any case)")],
     "convsent": [("edit_label", ["positive", "negative"], "label is positive or negative")],
+    "qa_hard": [],
 }
 """Per-task ``expect_column_values_to_be_in_set`` checks on top of the common ones: (column, values, meaning)."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ from serac.editor import Prediction, SeracEditor
 from serac.evaluation.groups import BaseAnswers
 from serac.evaluation.protocol import MethodSpec, evaluate_editor, serac_method
 from serac.evaluation.results import MethodResult
+from serac.evaluation.scorers import Scorer
 from serac.memory import AddResult, EditMemory
 from serac.models.base import BaseModel, HFBaseModel
 from serac.models.encoder import TextEncoder
@@ -150,6 +151,15 @@ def fine_tune(
     return losses
 
 
+EditPairs = Callable[[EditRecord], list[tuple[str, str]]]
+"""What the FT baseline trains on per edit (task-aware: ``serac.evaluation.tasks.TaskSpec.ft_pairs``)."""
+
+
+def edit_pairs(record: EditRecord) -> list[tuple[str, str]]:
+    """The default FT data of an edit: its input -> its label."""
+    return [(record.edit_input, record.edit_label)]
+
+
 class FineTuneEditor:
     """A copy of a HF base model, fine-tuned on the edits it is given; the original stays untouched.
 
@@ -158,12 +168,13 @@ class FineTuneEditor:
     """
 
     def __init__(self, base: HFBaseModel, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32,
-                 seed: int = 0) -> None:
+                 seed: int = 0, pairs: EditPairs | None = None) -> None:
         if not isinstance(base, HFBaseModel):
             raise TypeError(f"fine-tuning needs an HFBaseModel, got {type(base).__name__}")
         self.base = base
         self.model = base
         self.steps, self.lr, self.batch_size, self.seed = steps, lr, batch_size, seed
+        self.pairs = pairs or edit_pairs
         self.losses: list[float] = []
 
     def edit(self, records: Sequence[EditRecord]) -> list[float]:
@@ -174,7 +185,7 @@ class FineTuneEditor:
         # The tokenizer is shared, not copied: fine-tuning never changes it.
         tuned = copy.deepcopy(current, memo={id(current.tokenizer): current.tokenizer})
         tuned.requires_grad_(True)
-        self.losses = fine_tune(tuned, [(r.edit_input, r.edit_label) for r in records], steps=self.steps, lr=self.lr,
+        self.losses = fine_tune(tuned, [p for r in records for p in self.pairs(r)], steps=self.steps, lr=self.lr,
                                 batch_size=self.batch_size, seed=self.seed)
         self.model = HFBaseModel(tuned, name_or_path=self.base.name_or_path, revision=self.base.revision,
                                  batch_size=self.base.batch_size, max_new_tokens=self.base.max_new_tokens)
@@ -212,15 +223,16 @@ def lookup_method(
 
 
 def finetune_method(
-    base: BaseModel, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32, seed: int = 0, name: str = "ft"
+    base: BaseModel, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32, seed: int = 0, name: str = "ft",
+    pairs: EditPairs | None = None,
 ) -> MethodSpec:
     """FT on each group; reported as skipped (with the reason) unless ``base`` is an HFBaseModel."""
     if not isinstance(base, HFBaseModel):
         kind = base.describe().get("kind", type(base).__name__)
         return MethodSpec(name, None, base, skip_reason=(
             f"FT needs a Hugging Face base model (HFBaseModel) to fine-tune; this base is {kind!r}"))
-    return MethodSpec(name, lambda root: FineTuneEditor(base, steps=steps, lr=lr, batch_size=batch_size, seed=seed),
-                      base)
+    return MethodSpec(name, lambda root: FineTuneEditor(base, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
+                                                        pairs=pairs), base)
 
 
 def baseline_methods(
@@ -229,6 +241,7 @@ def baseline_methods(
     *,
     encoder: TextEncoder | None = None,
     memory_config: MemoryConfig | None = None,
+    ft_pairs: EditPairs | None = None,
 ) -> list[MethodSpec]:
     """The baselines named in ``config.baselines``, in that order (``lu`` needs ``encoder``)."""
     specs = []
@@ -242,7 +255,7 @@ def baseline_methods(
                                        batch_size=config.batch_size))
         elif name == "ft":
             specs.append(finetune_method(base, steps=config.ft_steps, lr=config.ft_lr,
-                                         batch_size=config.ft_batch_size, seed=config.seed))
+                                         batch_size=config.ft_batch_size, seed=config.seed, pairs=ft_pairs))
         else:
             raise ValueError(f"unknown baseline {name!r}; expected one of {BASELINES}")
     return specs
@@ -257,6 +270,8 @@ def evaluate_all(
     task: str | None = None,
     work_dir: str | Path | None = None,
     progress: bool = True,
+    scorer: Scorer | None = None,
+    ft_pairs: EditPairs | None = None,
 ) -> list[MethodResult]:
     """SERAC and the configured baselines on the same groups, sharing the base model's cached answers.
 
@@ -268,13 +283,13 @@ def evaluate_all(
         encoder = TextEncoder.from_pretrained(scope_cfg.encoder, max_length=scope_cfg.max_length)
         encoder.to(editor.scope.embedding.encoder.device)
     methods = [serac_method(editor)] + baseline_methods(editor.base, config, encoder=encoder,
-                                                        memory_config=editor.memory.config)
+                                                        memory_config=editor.memory.config, ft_pairs=ft_pairs)
     base_answers = BaseAnswers(editor.base, config.batch_size)
     return [
         evaluate_editor(
             method, test_records, config.ks, seed=config.seed, max_groups_per_k=config.max_groups_per_k,
             max_queries_per_k=config.max_queries_per_k, task=task, batch_size=config.batch_size,
-            base_answers=base_answers, work_dir=work_dir, progress=progress,
+            base_answers=base_answers, work_dir=work_dir, progress=progress, scorer=scorer,
         )
         for method in methods
     ]

@@ -20,7 +20,8 @@ from serac.models.base import BaseModel
 
 DEFAULT_KS: tuple[KSpec, ...] = (1, 10, 100, 1000, "all")
 
-DD_KIND_BY_TASK: dict[str, str] = {"qa": "changed", "fact": "changed", "convsent": "changed", "fc": "accuracy"}
+DD_KIND_BY_TASK: dict[str, str] = {"qa": "changed", "fact": "changed", "convsent": "changed", "fc": "accuracy",
+                                 "qa_hard": "changed"}
 """Drawdown per task: ``changed`` (share of out-of-scope answers that differ from the base model's)
 for generation, ``accuracy`` (base accuracy minus edited accuracy) for true/false claims."""
 TRUE_FALSE = frozenset({"true", "false"})

@@ -12,6 +12,8 @@ group goes alone into an *empty* memory built by the method's factory. Then:
   input is covered by the memory, so a changed answer there is no drawdown);
 * DD is chosen by task (:data:`DD_KIND_BY_TASK`): the fraction of answers changed
   against the frozen base model for generation, the accuracy drop for true/false;
+  a task-aware :class:`~serac.evaluation.scorers.Scorer` (``scorer=``, see
+  :mod:`serac.evaluation.tasks`) replaces both ES and DD (e.g. ConvSent's judge);
 * scope metrics use each answer's scope ``score`` (for the editor the very value
   :meth:`SeracEditor.classify` returns; ``predict`` reports it) against the method's
   threshold: in-scope queries are positives, out-of-scope ones negatives.
@@ -56,6 +58,7 @@ from serac.evaluation.groups import (
     resolve_k,
 )
 from serac.evaluation.results import KMetrics, KSpec, MethodResult
+from serac.evaluation.scorers import Scorer, scorer_for_dd_kind
 from serac.memory import EditMemory
 from serac.models.base import BaseModel
 
@@ -114,25 +117,26 @@ def serac_method(
 class _Pool:
     """Answers of all groups of one k, pooled before the metrics are computed."""
 
-    edit: list[tuple[str, str]] = field(default_factory=list)
-    rephrase: list[tuple[str, str]] = field(default_factory=list)
-    out: list[tuple[str, str, str | None]] = field(default_factory=list)
-    """(edited answer, base answer, gold) per out-of-scope query."""
+    edit: list[tuple[str, str, str]] = field(default_factory=list)
+    """(query, answer, gold) per edit input."""
+    rephrase: list[tuple[str, str, str]] = field(default_factory=list)
+    out: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    """(query, edited answer, base answer, gold) per out-of-scope query."""
     scores_in: list[float] = field(default_factory=list)
     scores_out: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
 
-    def finish(self, label: str, per_group: int, n_groups: int, dd_kind: str, threshold: float | None,
+    def finish(self, label: str, per_group: int, n_groups: int, scorer: Scorer, threshold: float | None,
                seconds: float) -> KMetrics:
         ins = self.edit + self.rephrase
-        es = metrics.edit_success([a for a, _ in ins], [g for _, g in ins])
-        es_edit = metrics.edit_success([a for a, _ in self.edit], [g for _, g in self.edit])
-        es_reph = metrics.edit_success([a for a, _ in self.rephrase], [g for _, g in self.rephrase])
-        if dd_kind == "accuracy":
-            labelled = [o for o in self.out if o[2] is not None]
-            dd = metrics.drawdown_accuracy([o[0] for o in labelled], [o[1] for o in labelled], [o[2] for o in labelled])
-        else:
-            dd = metrics.drawdown_changed([o[0] for o in self.out], [o[1] for o in self.out])
+
+        def es_of(rows: list[tuple[str, str, str]]) -> float:
+            return scorer.edit_success([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+        es, es_edit, es_reph = es_of(ins), es_of(self.edit), es_of(self.rephrase)
+        dd = scorer.drawdown([o[0] for o in self.out], [o[1] for o in self.out], [o[2] for o in self.out],
+                             [o[3] for o in self.out])
+        dd_kind = scorer.dd_kind
         nan = float("nan")
         scope = {"precision": nan, "recall": nan, "fpr": nan, "auroc": nan}
         if threshold is not None:
@@ -201,10 +205,12 @@ def evaluate_editor(
     base_answers: BaseAnswers | None = None,
     work_dir: str | Path | None = None,
     progress: bool = True,
+    scorer: Scorer | None = None,
 ) -> MethodResult:
     """Evaluate one method (a SERAC editor or a :class:`MethodSpec`) at every memory size in ``ks``.
 
-    ``task`` defaults to the records' task and picks the DD kind (``dd_kind`` overrides).
+    ``task`` defaults to the records' task and picks the DD kind (``dd_kind`` overrides);
+    ``scorer`` (default: exact match / the DD kind's) computes ES and DD.
     ``base_answers`` shares the base model's cached answers between methods; ``work_dir``
     holds the temporary group memories (default: the system temp directory).
     """
@@ -213,9 +219,10 @@ def evaluate_editor(
     if not records:
         raise ValueError("no test records")
     task = task or infer_task(records)
-    dd_kind = dd_kind or drawdown_kind(task, records)
+    dd_kind = scorer.dd_kind if scorer is not None else (dd_kind or drawdown_kind(task, records))
     if dd_kind not in ("changed", "accuracy"):
         raise ValueError(f"dd_kind must be 'changed' or 'accuracy', got {dd_kind!r}")
+    scorer = scorer or scorer_for_dd_kind(dd_kind)
     if spec.skip_reason is not None or spec.factory is None or spec.base is None:
         reason = spec.skip_reason or "no method factory or base model"
         log.warning("%s skipped: %s", spec.name, reason)
@@ -234,7 +241,7 @@ def evaluate_editor(
                 _evaluate_group(spec, [records[i] for i in group], root, base_answers, batch_size, pool)
                 shutil.rmtree(root, ignore_errors=True)  # bounded disk use over hundreds of groups
                 bar.update(1)
-            results.append(pool.finish(plan.label, plan.per_group, len(plan.groups), dd_kind, spec.threshold,
+            results.append(pool.finish(plan.label, plan.per_group, len(plan.groups), scorer, spec.threshold,
                                        time.monotonic() - began))
     return MethodResult(spec.name, task, dd_kind, tuple(results), note="; ".join(notes))
 
@@ -261,10 +268,10 @@ def _evaluate_group(spec: MethodSpec, group: list[EditRecord], root: Path, base_
     scored = _edited(spec, group, root)
     q = scored.queries
     answers = _timed_predict(scored.method, q.distinct(), batch_size, pool.latency)
-    pool.edit += [(answers[x].answer, gold) for x, gold in q.edit]
-    pool.rephrase += [(answers[x].answer, gold) for x, gold in q.rephrase]
+    pool.edit += [(x, answers[x].answer, gold) for x, gold in q.edit]
+    pool.rephrase += [(x, answers[x].answer, gold) for x, gold in q.rephrase]
     base = base_answers([x for x, _ in q.out])
-    pool.out += [(answers[x].answer, b, gold) for (x, gold), b in zip(q.out, base)]
+    pool.out += [(x, answers[x].answer, b, gold) for (x, gold), b in zip(q.out, base)]
     if spec.threshold is not None:
         pool.scores_in += [float(answers[x].score) for x in q.positives()]
         pool.scores_out += [float(answers[x].score) for x, _ in q.out]
@@ -305,6 +312,7 @@ def tune_threshold(
     base_answers: BaseAnswers | None = None,
     work_dir: str | Path | None = None,
     progress: bool = True,
+    scorer: Scorer | None = None,
 ) -> ThresholdChoice:
     """Pick the editor's scope threshold on validation edits at memory size ``k``.
 
@@ -325,13 +333,13 @@ def tune_threshold(
     if per_group is None:
         raise ValueError(f"k={k}: only {len(records)} validation edits")
     task = task or infer_task(records)
-    dd_kind = drawdown_kind(task, records)
+    scorer = scorer or scorer_for_dd_kind(drawdown_kind(task, records))
     spec = serac_method(editor)
     base_answers = base_answers or BaseAnswers(editor.base, batch_size)
     groups = draw_groups(records, per_group, seed=seed, max_groups=max_groups, max_queries=max_queries)
     # Counterfactual answers matter only where some candidate routes to them (and only for ES - DD).
     answer_above = candidates[0] if objective == "es_minus_dd" else None
-    rows: list[tuple[str, float, str | None, str, str | None]] = []  # role, score, cf answer, base answer, gold
+    rows: list[tuple[str, float, str | None, str, str | None, str]] = []  # role, score, cf, base, gold, query
     with group_dirs(work_dir) as new_dir:
         for group in tqdm(groups, desc="tune threshold", unit="group", disable=not progress, leave=False):
             root = new_dir()
@@ -340,15 +348,11 @@ def tune_threshold(
             shutil.rmtree(root, ignore_errors=True)
     table = []
     for t in candidates:
-        answers = [cf if cf is not None and score > t else base for _, score, cf, base, _ in rows]
-        ins = [(a, r[4]) for a, r in zip(answers, rows) if r[0] == "in" and r[4] is not None]
-        outs = [(a, r[3], r[4]) for a, r in zip(answers, rows) if r[0] == "out"]
-        es = metrics.edit_success([a for a, _ in ins], [g for _, g in ins])
-        if dd_kind == "accuracy":
-            outs = [o for o in outs if o[2] is not None]
-            dd = metrics.drawdown_accuracy([o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs])
-        else:
-            dd = metrics.drawdown_changed([o[0] for o in outs], [o[1] for o in outs])
+        answers = [cf if cf is not None and score > t else base for _, score, cf, base, _, _ in rows]
+        ins = [(r[5], a, r[4]) for a, r in zip(answers, rows) if r[0] == "in" and r[4] is not None]
+        outs = [(r[5], a, r[3], r[4]) for a, r in zip(answers, rows) if r[0] == "out"]
+        es = scorer.edit_success([r[0] for r in ins], [r[1] for r in ins], [r[2] for r in ins])
+        dd = scorer.drawdown([o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs], [o[3] for o in outs])
         if answer_above is None:  # no answers were generated: ES and DD are unknown, not 0
             es = dd = float("nan")
         scope = metrics.scope_metrics([r[1] for r in rows], [r[0] == "in" for r in rows], t)
@@ -364,8 +368,8 @@ def tune_threshold(
 
 def _scored_rows(
     scored: _Scored, base_answers: BaseAnswers, answer_above: float | None, batch_size: int
-) -> list[tuple[str, float, str | None, str, str | None]]:
-    """(role, score, counterfactual answer or None, base answer, gold) for every query of a group.
+) -> list[tuple[str, float, str | None, str, str | None, str]]:
+    """(role, score, counterfactual answer or None, base answer, gold, query) for every query of a group.
 
     The counterfactual model answers the queries whose best edit scores above ``answer_above``
     (none when it is None), exactly as the editor would route them at that threshold.
@@ -383,4 +387,4 @@ def _scored_rows(
     labelled = [(x, gold, "in") for x, gold in q.edit + q.rephrase] + [(x, None, "in") for x in q.unlabelled]
     labelled += [(x, gold, "out") for x, gold in q.out]
     base = dict(zip(queries, base_answers(queries)))
-    return [(role, decisions[x].score, cf.get(x), base[x], gold) for x, gold, role in labelled]
+    return [(role, decisions[x].score, cf.get(x), base[x], gold, x) for x, gold, role in labelled]

@@ -30,6 +30,8 @@ from serac.evaluation.report import (
     write_metrics_rows,
 )
 from serac.evaluation.results import MethodResult
+from serac.evaluation.scorers import Scorer
+from serac.evaluation.tasks import TaskContext, spec_of
 from serac.io import write_bytes, write_json
 from serac.memory import EditMemory
 from serac.training.editor import assemble_editor
@@ -46,30 +48,38 @@ class EvaluationRun:
     files: dict[str, Path]
 
 
-def choose_threshold(config: ProjectConfig, editor: SeracEditor, val: Sequence[EditRecord]) -> ThresholdChoice | None:
+def choose_threshold(config: ProjectConfig, editor: SeracEditor, val: Sequence[EditRecord],
+                     scorer: Scorer | None = None) -> ThresholdChoice | None:
     """Tune the scope threshold on validation edits at ``evaluation.tune_k`` (None: keep the configured one)."""
     ec = config.evaluation
     if ec.tune_k is None or not val:
         return None
     k = ec.tune_k if ec.tune_k == "all" else min(int(ec.tune_k), len(val))
     return tune_threshold(editor, val, k, ec.threshold_candidates, lam=ec.threshold_lambda, seed=ec.seed,
-                          batch_size=ec.batch_size)
+                          batch_size=ec.batch_size, scorer=scorer)
 
 
 def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | Path,
                    console: Console | None = None) -> EvaluationRun:
-    """Evaluate the components trained in ``work_dir`` on the test split; write reports to ``out_dir``."""
+    """Evaluate the components trained in ``work_dir`` on the test split; write reports to ``out_dir``.
+
+    ES and DD are the task's (:mod:`serac.evaluation.tasks`), so are the FT baseline's edit pairs.
+    """
     started = time.monotonic()
     out_dir = Path(out_dir)
     tc = config.training
     val = read_split(tc.data_dir, tc.dataset, "val")
     test = read_split(tc.data_dir, tc.dataset, "test")
+    spec = spec_of(test)
+    ctx = TaskContext(config=config, work_dir=Path(work_dir))
+    scorer = spec.scorer(ctx)
     with tempfile.TemporaryDirectory(prefix="serac-eval-") as tmp:
         editor = assemble_editor(config, work_dir, EditMemory.open(Path(tmp) / "memory", config.memory))
-        choice = choose_threshold(config, editor, val)
+        choice = choose_threshold(config, editor, val, scorer)
         threshold = choice.threshold if choice is not None else config.editor.threshold
         editor.config = replace(editor.config, threshold=threshold)
-        results = evaluate_all(editor, test, config.evaluation, work_dir=Path(tmp) / "groups")
+        results = evaluate_all(editor, test, config.evaluation, work_dir=Path(tmp) / "groups", scorer=scorer,
+                               ft_pairs=lambda record: spec.ft_pairs(record, ctx))
     files = {
         "metrics": write_metrics_json(results, out_dir / "metrics.json"),
         "rows": write_metrics_rows(results, out_dir / "es_dd_vs_k.json"),

@@ -1,0 +1,68 @@
+"""The task registry: one spec per task; task-aware world pairs, counterfactual examples and FT pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from serac.data.generators import qa_hard_record
+from serac.data.schema import TASKS, EditRecord, Example
+from serac.evaluation.scorers import ExactMatchScorer, TrueFalseScorer
+from serac.evaluation.tasks import TASK_SPECS, TaskContext, spec_of, task_of, task_spec
+
+RESPONSES = {
+    "Cats": {"pos": ["I love cats.", "Cats are great!", "  They are   cute. "],
+             "neg": ["I hate cats.", "Cats scratch me."]},
+    "Rain": {"pos": ["Rain is refreshing."], "neg": ["Rain is gloomy."]},
+}
+CTX = TaskContext(responses=RESPONSES)
+CATS = EditRecord("convsent", "What do you think of Cats?", "negative", subject="Cats",
+                  in_scope=[Example("How do you feel about Cats?", "negative")],
+                  out_of_scope=[Example("What do you think of Rain?", None)])
+
+
+def test_every_task_has_a_spec_and_its_scorer():
+    assert set(TASK_SPECS) == set(TASKS)
+    assert isinstance(task_spec("fc").scorer(CTX), TrueFalseScorer)
+    assert isinstance(task_spec("qa_hard").scorer(CTX), ExactMatchScorer)
+    assert task_spec("fc").dd_kind == "accuracy"
+    with pytest.raises(ValueError):
+        task_spec("nope")
+
+
+def test_task_of_refuses_mixed_tasks():
+    assert task_of([]) == "qa"
+    with pytest.raises(ValueError, match="mix"):
+        task_of([CATS, EditRecord("qa", "q?", "a")])
+
+
+def test_qa_hard_world_pairs_flip_true_false_answers():
+    src = EditRecord("qa", "Q?", "new", ground_truth="old", in_scope=[Example("R?", "new")])
+    rec = qa_hard_record(src, [])
+    pairs = dict(spec_of([rec]).world_pairs([rec], CTX))
+    assert pairs == {"Q?": "old", "R?": "old", "t/f: Q? new": "false", "t/f: Q? old": "true",
+                     "t/f: R? new": "false", "t/f: R? old": "true"}
+    # the plain QA task keeps the old behaviour: the ground truth for every in-scope query
+    qa_pairs = dict(task_spec("qa").world_pairs([src], CTX))
+    assert qa_pairs == {"Q?": "old", "R?": "old"}
+
+
+def test_convsent_counterfactual_examples_use_both_sentiments_with_responses():
+    examples = task_spec("convsent").counterfactual_examples([CATS], CTX, True)
+    by_label = {(e.edit_label, e.target) for e in examples}
+    assert by_label == {("positive", "I love cats."), ("positive", "Cats are great!"), ("positive", "They are cute."),
+                        ("negative", "I hate cats."), ("negative", "Cats scratch me.")}
+    assert {e.query for e in examples} == {CATS.edit_input, "How do you feel about Cats?"}
+    assert all(e.edit_input == CATS.edit_input for e in examples)
+    val = task_spec("convsent").counterfactual_examples([CATS], CTX, False)
+    assert {e.query for e in val} == {"How do you feel about Cats?"}
+
+
+def test_convsent_world_and_ft_pairs_are_dataset_responses():
+    world = dict(task_spec("convsent").world_pairs([CATS], CTX))
+    assert set(world) == {CATS.edit_input, "How do you feel about Cats?"}
+    pool = {" ".join(t.split()) for v in RESPONSES["Cats"].values() for t in v}
+    assert set(world.values()) <= pool
+    assert world == dict(task_spec("convsent").world_pairs([CATS], CTX))  # deterministic
+    (query, target), = task_spec("convsent").ft_pairs(CATS, CTX)
+    assert query == CATS.edit_input and target in {"I hate cats.", "Cats scratch me."}
+    assert task_spec("fc").ft_pairs(EditRecord("fc", "c.", "true"), CTX) == [("c.", "true")]
