@@ -189,6 +189,29 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """``serac serve``: the live editing HTTP service (``serac.serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_edits_per_request: int = 1000
+    """A POST /edits batch above this is refused with 413."""
+    max_queries_per_request: int = 64
+    """A POST /predict batch above this is refused with 413."""
+    max_text_chars: int = 2000
+    """Longest accepted edit input, label, example or query."""
+    max_body_bytes: int = 4_000_000
+    """Request bodies above this are refused with 413 before they are parsed."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError("serve.port must be within 1..65535")
+        if min(self.max_edits_per_request, self.max_queries_per_request, self.max_text_chars,
+               self.max_body_bytes) < 1:
+            raise ConfigError("serve: request limits must be >= 1")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run (scope classifier, counterfactual model or base model)."""
 
@@ -418,6 +441,7 @@ class ProjectConfig:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     scope: ScopeConfig = field(default_factory=ScopeConfig)
     counterfactual: CounterfactualConfig = field(default_factory=CounterfactualConfig)
     base: BaseModelConfig = field(default_factory=BaseModelConfig)

@@ -1,0 +1,41 @@
+"""``serac serve``: the live editing HTTP service (FastAPI + uvicorn; see docs/serving.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.config import DEFAULT_PARAMS
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default serve.host).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default serve.port).")] = None,
+    params: ParamsOpt = DEFAULT_PARAMS,
+    editor: Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default editor.artifact_dir).")] = None,
+    memory: Annotated[Optional[Path], typer.Option("--memory", help="Live edit memory (default memory.root).")] = None,
+) -> None:
+    """Serve POST /edits, DELETE /edits/{id}, POST /predict and GET /health (OpenAPI at /docs)."""
+    from dataclasses import replace
+
+    import uvicorn
+
+    from serac.editor import SeracEditor
+    from serac.models.artifacts import ArtifactError
+    from serac.serve import EditService, create_app
+
+    cfg = load_params(params)
+    memory_root = str(memory) if memory is not None else cfg.memory.root
+    mem_cfg = replace(cfg.memory, root=memory_root)
+    directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
+    try:
+        ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg)
+    except ArtifactError as exc:
+        fail(f"{exc} (train one with `serac train`)")
+    service = EditService(ed, cfg.serve)
+    uvicorn.run(create_app(service), host=host or cfg.serve.host, port=port or cfg.serve.port,
+                workers=1, log_level="info")
