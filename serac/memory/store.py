@@ -115,9 +115,17 @@ class EditMemory:
         return memory
 
     def refresh(self) -> bool:
-        """Catch up with the newest committed version; True when it changed."""
-        if self._read_only:
+        """Catch up with the newest committed version (e.g. another process wrote); True when it changed.
+
+        Cheap when nothing changed (one small file read); safe to call from reader threads
+        while this instance writes.
+        """
+        if self._read_only or layout.read_current(self.root) == self._view.version:
             return False
+        with self._write_lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> bool:
         for attempt in range(3):
             current = layout.read_current(self.root)
             if current == self._view.version:

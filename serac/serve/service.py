@@ -66,6 +66,7 @@ class EditService:
         self._check_texts(queries, "queries")
         if any(not q.strip() for q in queries):
             raise RequestError(422, "queries: a query must not be blank")
+        self.editor.memory.refresh()  # another process (e.g. the nightly ingest) may have written
         return self.editor.predict(list(queries))
 
     def matched(self, edit_id: str | None) -> EditRecord | None:

@@ -69,3 +69,13 @@ def test_openapi_spec_lists_the_routes(client):
     spec = client.get("/openapi.json").json()
     assert {"/edits", "/edits/{edit_id}", "/predict", "/health"} <= set(spec["paths"])
     assert "413" in spec["paths"]["/edits"]["post"]["responses"]
+
+
+def test_edits_written_by_another_process_are_seen(client, scope, tmp_path):
+    from serve_fakes import record
+
+    other = EditMemory.open(tmp_path / "memory")  # e.g. the nightly ingest, writing the same memory
+    edit = record(PM)
+    other.add([edit], scope.embedding.embed_edits([edit]), scope.encoder_fingerprint())
+    pred = client.post("/predict", json={"queries": ["Who is the UK's prime minister?"]}).json()["predictions"][0]
+    assert pred["route"] == "counterfactual" and pred["edit_id"] == edit.edit_id
