@@ -176,12 +176,20 @@ def publish_report(report: IngestReport) -> None:
 
 @flow(name="nightly-ingest")
 def nightly_ingest(
-    params_path: str = "params.yaml", editor_dir: str | None = None, trigger_retrain: bool = True
+    params_path: str = "params.yaml", editor_dir: str | None = None, trigger_retrain: bool = True,
+    max_attempts: int = 3,
 ) -> IngestReport:
     """Ingest new inbox batches into the edit memory; report; retrain when warranted.
 
-    ``editor_dir`` defaults to ``editor.artifact_dir``; the memory is ``memory.root``.
+    ``editor_dir`` defaults to ``editor.artifact_dir``; the memory is ``memory.root``. A run
+    rescheduled after its worker died starts again (the ledger skips finished batches); after
+    ``max_attempts`` starts it fails instead.
     """
+    from prefect.runtime import flow_run
+
+    from serac.pipeline.attempts import check_attempts
+
+    check_attempts(flow_run.run_count, max_attempts)
     logger = get_run_logger()
     cfg = load_config(params_path)
     icfg = cfg.ingest

@@ -81,14 +81,28 @@ def retrain(
     reports_dir: str = "reports",
     editor_dir: str | None = None,
     push: bool = True,
+    max_attempts: int = 3,
 ) -> steps.PromotionOutcome:
-    """Train, evaluate, package, register and gate a new editor; push DVC-tracked outputs."""
-    from serac.registry.tracking import log_params_flat, start_run
+    """Train, evaluate, package, register and gate a new editor; push DVC-tracked outputs.
+
+    A run rescheduled after its worker died starts again here: finished components are reused,
+    training resumes from its checkpoint; after ``max_attempts`` starts the run fails instead.
+    """
+    from prefect.runtime import flow_run
+
+    from serac.pipeline.attempts import FLOW_RUN_TAG, check_attempts, end_interrupted_runs
+    from serac.registry.tracking import configure_mlflow, log_params_flat, start_run
 
     logger = get_run_logger()
+    check_attempts(flow_run.run_count, max_attempts)
     config = load_config(params_path, *overlays)
     editor_dir = editor_dir or config.editor.artifact_dir
-    with start_run(config.tracking, run_name="retrain", tags=steps.version_tags(config)) as run:
+    if flow_run.run_count > 1:
+        killed = end_interrupted_runs(flow_run.id, [configure_mlflow(config.tracking)])
+        logger.warning("attempt %d: resuming; marked the earlier attempt's MLflow runs %s KILLED",
+                       flow_run.run_count, killed)
+    tags = {**steps.version_tags(config), FLOW_RUN_TAG: flow_run.id or "local"}
+    with start_run(config.tracking, run_name="retrain", tags=tags) as run:
         run_id = run.info.run_id
         log_params_flat(config, run_id=run_id)
         training = train_task(config, work_dir, run_id)

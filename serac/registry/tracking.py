@@ -59,7 +59,10 @@ _REMOTE_SCHEMES = ("http://", "https://", "databricks")
 
 _configured_uri: str | None = None
 """The URI this process set last; ``mlflow.set_tracking_uri`` copies it into ``MLFLOW_TRACKING_URI``
-(for subprocesses), so an equal environment value is ours, not the user's."""
+(for subprocesses), so an equal environment value is ours, not the user's..."""
+_configured_from_env: bool = False
+"""... unless that URI came from the user's ``MLFLOW_TRACKING_URI`` in the first place (team mode):
+then it stays the user's on every later call."""
 
 
 # ------------------------------------------------------------------ where runs go
@@ -69,9 +72,16 @@ def resolve_tracking_uri(cfg: TrackingConfig = TrackingConfig(), root: str | Pat
     A relative ``sqlite:///`` path is made absolute against ``root`` (default: the
     working directory, i.e. the project root for the CLI, flows and DVC stages).
     """
+    uri, _ = _resolve(cfg, root)
+    return uri
+
+
+def _resolve(cfg: TrackingConfig, root: str | Path | None) -> tuple[str, bool]:
+    """The tracking URI and whether it is the user's ``MLFLOW_TRACKING_URI``."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
-    uri = env if env and env != _configured_uri else cfg.tracking_uri
-    return _absolute_sqlite(uri, Path(root) if root is not None else Path.cwd())
+    from_env = bool(env) and (env != _configured_uri or _configured_from_env)
+    uri = env if from_env and env else cfg.tracking_uri
+    return _absolute_sqlite(uri, Path(root) if root is not None else Path.cwd()), from_env
 
 
 def _absolute_sqlite(uri: str, root: Path) -> str:
@@ -99,13 +109,13 @@ def configure_mlflow(cfg: TrackingConfig = TrackingConfig(), root: str | Path | 
     A new experiment gets ``artifact_location`` ``<artifact_root>/<experiment>`` (absolute),
     so artifacts never land in the working directory. Safe to call repeatedly.
     """
-    global _configured_uri
+    global _configured_uri, _configured_from_env
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # for subprocesses; this process opted out on import
     root_path = Path(root) if root is not None else Path.cwd()
-    uri = resolve_tracking_uri(cfg, root_path)
+    uri, from_env = _resolve(cfg, root_path)
     if uri.startswith("sqlite:////"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    _configured_uri = uri
+    _configured_uri, _configured_from_env = uri, from_env
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.experiment_name)
