@@ -20,7 +20,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test test-all prepare bench clean
+.PHONY: install demo test test-all prepare bench clean team-up team-down
 
 install: $(STAMP)
 
@@ -46,6 +46,14 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py
+
+# Team mode (docs/scaling-out.md): PostgreSQL + MLflow server, Prefect server + work pool +
+# deployments + worker, all on 127.0.0.1; state in .team/ (then: source .team/team.env)
+team-up: $(STAMP)
+	scripts/team_up.sh $(TEAM_ARGS)
+
+team-down:
+	scripts/team_down.sh
 
 clean:
 	rm -rf $(VENV) data/prepared data/validated data/ingested data/inbox artifacts reports
