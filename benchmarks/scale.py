@@ -45,6 +45,7 @@ SIZES = (100, 1000, 10_000, 100_000, 1_000_000)
 CACHE = Path("benchmarks/results/scale-cache")
 EDITOR = Path("artifacts/editor")
 N_QUERIES = 200  # per kind (in-scope rephrasings, out-of-scope prompts)
+EF_SWEEP = (32, 64, 128, 256, 512)
 TARGETS = {"route_p50_ms_batch1": 20.0, "add_one_p50_ms": 50.0, "peak_rss_gb": 4.0, "agreement": 0.99}
 
 
@@ -248,6 +249,17 @@ def phase_route(root: Path, size: int, kind: str, threshold: float, fingerprint:
     result["batch1"] = time_routing(router, scope, queries, 1, reps1)
     result["batch64"] = time_routing(router, scope, queries, 64, max(3, min(20, reps1 // 10)))
     result["decisions"] = decisions(router, scope, queries)
+    ann = [seg.index for seg in memory._view.sealed if seg.index is not None and seg.index.kind == "hnsw"]
+    if ann:  # HNSW search breadth vs agreement and latency, on the same loaded index
+        default_ef = ann[0]._index.hnsw.efSearch
+        result["ef_sweep"] = {}
+        for ef in EF_SWEEP:
+            for index in ann:
+                index._index.hnsw.efSearch = ef
+            result["ef_sweep"][str(ef)] = {"decisions": decisions(router, scope, queries),
+                                           "batch1": time_routing(router, scope, queries, 1, 50)}
+        for index in ann:
+            index._index.hnsw.efSearch = default_ef
     if kind == "exact":
         from serac.models.encoder import TextEncoder
 
@@ -307,11 +319,15 @@ def run_child(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------ driver
-def agreement(a: list[list], b: list[list]) -> dict:
+def agreement(a: list[list], b: list[list], queries: list[str] | None = None) -> dict:
     same_route = [x[0] == y[0] and (not x[0] or x[1] == y[1]) for x, y in zip(a, b)]
     same_top1 = [x[1] == y[1] for x, y in zip(a, b)]
-    return {"routing_agreement": sum(same_route) / len(same_route), "top1_agreement": sum(same_top1) / len(same_top1),
-            "queries": len(same_route)}
+    out = {"routing_agreement": sum(same_route) / len(same_route), "top1_agreement": sum(same_top1) / len(same_top1),
+           "queries": len(same_route)}
+    if queries is not None:  # [in_scope, edit_id, score] of ANN and exact for each disagreement
+        out["disagreements"] = [{"query": q, "in_scope_query": i < N_QUERIES, "ann": x, "exact": y}
+                                for i, (q, x, y, ok) in enumerate(zip(queries, a, b, same_route)) if not ok]
+    return out
 
 
 def plot(results: list[dict], path: Path) -> None:
@@ -358,6 +374,8 @@ def main() -> None:
     parser.add_argument("--out", default="reports/scale")
     parser.add_argument("--work", default=str(CACHE / "memories"))
     parser.add_argument("--max-real", type=int, default=20_000)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep each built memory (a pristine copy) and reuse it and its build figures next time")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -373,15 +391,29 @@ def main() -> None:
     results = []
     for size in sizes:
         root = Path(args.work) / f"m{size}"
-        shutil.rmtree(root, ignore_errors=True)
+        if args.reuse and (root.parent / f"m{size}-built" / "CURRENT").exists():
+            shutil.rmtree(root, ignore_errors=True)  # the route phase wrote to it: start from the built copy
+            shutil.copytree(root.parent / f"m{size}-built", root, copy_function=os.link)
         common = {"root": str(root), "size": size, "fingerprint": info["fingerprint"], "threshold": info["threshold"]}
         print(f"[{time.strftime('%H:%M:%S')}] size {size}: build", flush=True)
-        build = run_child({**common, "phase": "build", "n_real": info["n_real"], "pad": str(pad)})
+        cached_build = root.parent / f"build_{size}.json"
+        if args.reuse and cached_build.exists() and (root / "CURRENT").exists():
+            build = json.loads(cached_build.read_text())  # measured when this memory was built
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            build = run_child({**common, "phase": "build", "n_real": info["n_real"], "pad": str(pad)})
+            cached_build.write_text(json.dumps(build))
+            if args.reuse:  # segments are immutable and writes make new files: hard links are a safe copy
+                shutil.copytree(root, root.parent / f"m{size}-built", copy_function=os.link)
         print(f"  build {build['build_s']:.1f}s ({build['index_kind']})", flush=True)
         reps1 = 200 if size < 1_000_000 else 100
         exact = run_child({**common, "phase": "exact", "kind": "exact", "reps1": reps1 if size < 100_000 else 30})
         route = run_child({**common, "phase": "route", "kind": "auto", "reps1": reps1})
-        agree = agreement(route.pop("decisions"), exact.pop("decisions"))
+        queries = json.loads((CACHE / "queries.json").read_text())["queries"]
+        exact_decisions = exact.pop("decisions")
+        agree = agreement(route.pop("decisions"), exact_decisions, queries)
+        for ef, sweep in route.get("ef_sweep", {}).items():
+            sweep["agreement"] = agreement(sweep.pop("decisions"), exact_decisions)
         results.append({"size": size, "build": build, "route": route, "exact": exact, "agreement": agree})
         print(f"  route p50 {route['batch1']['p50_ms']:.1f} ms, exact p50 {exact['batch1']['p50_ms']:.1f} ms, "
               f"add one p50 {route['add_one']['p50_ms']:.1f} ms, agreement {agree['routing_agreement']:.3f}, "
@@ -395,13 +427,15 @@ def main() -> None:
                      "queries": f"{N_QUERIES} in-scope rephrasings + {N_QUERIES} out-of-scope prompts of real edits",
                      "padding": "synthetic rows: a random real edit's embedding + Gaussian noise of norm U(0.5,1.5), "
                                 "renormalised (seed 7); records are placeholders ('synthetic edit number i')"},
-            "memory_config": "index auto (exact below ann_threshold=50000, HNSW M=32 efConstruction=40 efSearch=64), "
-                             "float32, delta_max_rows=20000, verify_checksums on",
+            "memory_config": {k: v for k, v in vars(memory_config("auto")).items() if k != "root"},
+            "ef_sweep": "route phase: the same loaded HNSW index searched with efSearch in "
+                        f"{list(EF_SWEEP)}: agreement with exact and batch-1 routing latency (50 queries)",
             "targets": TARGETS,
             "results": results,
         }
         (out / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.reuse:
+            shutil.rmtree(root, ignore_errors=True)
     plot(results, out / "scale.png")
     print(f"wrote {out / 'scale.json'} and {out / 'scale.png'}")
 

@@ -158,8 +158,8 @@ class MemoryConfig:
     """Row count at which ``auto`` switches from exact search to HNSW."""
     hnsw_m: int = 32
     """HNSW graph degree (faiss ``M``)."""
-    hnsw_ef_search: int = 64
-    """HNSW search breadth; higher is slower with better recall."""
+    hnsw_ef_search: int = 256
+    """HNSW search breadth; higher is slower with better recall (64 missed 3% of exact routes at 10^6)."""
     keep_versions: int = 5
     """Version directories kept on disk; older ones are deleted after each successful write."""
     verify_checksums: bool = True
