@@ -59,7 +59,11 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
     from serac.pipeline.retrain import stage_run
     from serac.registry.tracking import MlflowHook
     from serac.training import editor as steps
+    from serac.training.loop import seed_everything
 
+    # the new layers' random initialisation (e.g. cross-attention) is a function of the seed, so
+    # reruns, and 1 vs N processes, start from the same weights
+    seed_everything(cfg.training.base.seed)
     # data-parallel: only rank 0 opens an MLflow run and writes the packaged editor
     with stage_run(cfg, f"train-{component}") if main else contextlib.nullcontext(None) as run_id:
         hooks = [MlflowHook(run_id=run_id)] if run_id else []

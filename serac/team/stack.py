@@ -58,7 +58,7 @@ class TeamConfig:
     worker: bool = True
     worker_query_seconds: float = 10.0
     prefect_ui: bool = True
-    prefect_db: str = "sqlite"
+    prefect_db: str = "postgres"
     """``sqlite`` (in ``<state_dir>/prefect``) or ``postgres`` (a ``prefect`` database in the same cluster)."""
     install_postgres: bool = False
     """``apt-get install postgresql`` when its binaries are missing (root, Debian)."""

@@ -59,7 +59,7 @@ def team():
     try:
         yield started
     finally:
-        down(state)
+        down(state, grace=8)
         shutil.rmtree(state, ignore_errors=True)
 
 
