@@ -343,6 +343,10 @@ def plot(results: list[dict], path: Path) -> None:
     ax.plot(sizes, [r["route"]["batch1"]["p99_ms"] for r in results], "o--", label="SERAC routing p99")
     ax.plot(sizes, [r["exact"]["batch1"]["p50_ms"] for r in results], "s-", label="exact scan p50")
     ax.plot(sizes, [r["exact"]["lu_batch1"]["p50_ms"] for r in results], "^-", label="LU baseline p50")
+    ax.plot(sizes, [r["route"]["batch1"]["search_score_p50_ms"] for r in results], "o:",
+            label="SERAC retrieval + scope score p50 (no query embedding)")
+    ax.plot(sizes, [r["exact"]["batch1"]["search_score_p50_ms"] for r in results], "s:",
+            label="exact retrieval + scope score p50")
     ax.axhline(TARGETS["route_p50_ms_batch1"], color="grey", lw=0.8, ls=":")
     ax.set(xscale="log", yscale="log", xlabel="edits in memory", ylabel="ms per query (batch 1)", title="routing latency")
     ax.legend(fontsize=7)
@@ -360,12 +364,25 @@ def plot(results: list[dict], path: Path) -> None:
     ax.plot(sizes, [r["exact"]["peak_rss_gb"] for r in results], "^-", label="peak RSS, exact scan")
     ax2 = ax.twinx()
     ax2.plot(sizes, [r["agreement"]["routing_agreement"] for r in results], "kx--", label="ANN/exact routing agreement")
+    ax2.axhline(TARGETS["agreement"], color="grey", lw=0.8, ls=":")
     ax2.set_ylim(0.9, 1.005)
     ax.set(xscale="log", xlabel="edits in memory", ylabel="GB", title="memory and agreement")
     ax.legend(fontsize=7, loc="upper left")
     ax2.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """One report from runs over different sizes (same code and config; each run's machine info kept)."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    by_size = {r["size"]: r for report in reports for r in report["results"]}
+    merged = {**reports[0], "results": [by_size[s] for s in sorted(by_size)],
+              "runs": [{"sizes": [r["size"] for r in rep["results"]], "machine": rep["machine"]} for rep in reports]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(merged, indent=2) + "\n")
+    plot(merged["results"], out / "scale.png")
+    print(f"wrote {out / 'scale.json'} and {out / 'scale.png'}")
 
 
 def main() -> None:
@@ -376,10 +393,15 @@ def main() -> None:
     parser.add_argument("--max-real", type=int, default=20_000)
     parser.add_argument("--reuse", action="store_true",
                         help="keep each built memory (a pristine copy) and reuse it and its build figures next time")
+    parser.add_argument("--merge", default=None,
+                        help="comma-separated scale.json files of runs over different sizes: write one report to --out")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.merge:
+        merge([Path(p) for p in args.merge.split(",")], Path(args.out))
         return
     import shutil
 
