@@ -50,13 +50,14 @@ class EvaluationRun:
 
 def choose_threshold(config: ProjectConfig, editor: SeracEditor, val: Sequence[EditRecord],
                      scorer: Scorer | None = None) -> ThresholdChoice | None:
-    """Tune the scope threshold on validation edits at ``evaluation.tune_k`` (None: keep the configured one)."""
+    """Tune the scope threshold on validation edits at ``evaluation.tune_k`` (None: keep the configured one),
+    on groups holding up to ``evaluation.max_queries_per_k`` in-scope queries (at least one group)."""
     ec = config.evaluation
     if ec.tune_k is None or not val:
         return None
     k = ec.tune_k if ec.tune_k == "all" else min(int(ec.tune_k), len(val))
     return tune_threshold(editor, val, k, ec.threshold_candidates, lam=ec.threshold_lambda, seed=ec.seed,
-                          batch_size=ec.batch_size, scorer=scorer)
+                          max_queries=ec.max_queries_per_k, batch_size=ec.batch_size, scorer=scorer)
 
 
 def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | Path,

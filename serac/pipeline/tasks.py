@@ -40,6 +40,8 @@ from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.loop import TrainHook, TrainResult
 
 JUDGE_REPORT = "judge.json"
+TRAINING_REPORT = "task_training.json"
+"""Per component: seconds and steps of the call that trained it (kept across reruns that reuse it)."""
 
 
 @dataclass
@@ -134,6 +136,17 @@ def train_task_components(config: ProjectConfig, work_dir: str | Path,
         report.seconds["scope"] = round(time.monotonic() - began, 1)
         report.steps["scope"] = sum(r.steps for r in done)
     timed("counterfactual", lambda: train_task_counterfactual(config, data.train, data.val, work_dir, ctx, hooks))
+    return _merge_saved(report, work_dir / TRAINING_REPORT)
+
+
+def _merge_saved(report: TaskTrainingReport, path: Path) -> TaskTrainingReport:
+    """Add the saved seconds/steps of components reused in this call; save the union."""
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        report.seconds = {**saved.get("seconds", {}), **report.seconds}
+        report.steps = {**saved.get("steps", {}), **report.steps}
+    write_json(path, {"task": report.task, "seconds": report.seconds, "steps": report.steps,
+                      "judge_heldout_accuracy": report.judge_accuracy})
     return report
 
 

@@ -1,0 +1,55 @@
+"""Per-task configuration and data preparation of ``serac tasks run`` (no training here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serac.config import ConfigError, load_config
+from serac.data.prepare import read_split
+from serac.data.schema import EditRecord, Example, records_to_table
+from serac.io import write_parquet
+from serac.pipeline.tasks import prepare_task_data, task_config
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_repository_overlays_select_one_editor_per_task():
+    cfg = load_config(ROOT / "params.yaml")
+    for task in cfg.tasks.selected:
+        tc = task_config(ROOT / "params.yaml", task)
+        assert tc.training.dataset == task
+        assert tc.editor.artifact_dir == f"artifacts/{task}/editor"
+    fc = task_config(ROOT / "params.yaml", "fc")
+    assert (fc.counterfactual.kind, fc.base.kind) == ("classifier", "classifier")
+
+
+def test_an_overlay_for_another_dataset_is_refused(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tasks": {"overlays": {"fc": "o.yaml"}}}))
+    (tmp_path / "o.yaml").write_text(yaml.safe_dump({"training": {"dataset": "zsre"}}))
+    with pytest.raises(ConfigError, match="fc"):
+        task_config(tmp_path / "params.yaml", "fc")
+
+
+def source(i: int) -> EditRecord:
+    return EditRecord("qa", f"What is the capital of Land{i}?", f"City{i}", subject=f"Land{i}",
+                      ground_truth=f"Old{i}", in_scope=[Example(f"Land{i} has which capital?", f"City{i}")],
+                      out_of_scope=[Example(f"who wrote book {i}", f"Author{i}")])
+
+
+def test_prepare_generates_and_validates_missing_splits(tmp_path):
+    prepared, validated = tmp_path / "prepared", tmp_path / "validated"
+    for split, ids in (("train", range(4)), ("val", range(4, 6)), ("test", range(6, 8))):
+        write_parquet(prepared / "zsre" / f"{split}.parquet", records_to_table([source(i) for i in ids]))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        "data": {"prepared_dir": str(prepared)},
+        "training": {"dataset": "qa_hard", "data_dir": str(validated)},
+        "tasks": {"generate": {"sources": ["zsre"], "neighbours": 1}},
+    }))
+    cfg = load_config(tmp_path / "params.yaml")
+    assert prepare_task_data(cfg, "qa_hard") == {"train": 4, "val": 2, "test": 2}
+    train = read_split(validated, "qa_hard", "train")
+    assert [r.task for r in train] == ["qa_hard"] * 4 and all(len(r.in_scope) == 5 for r in train)
+    assert prepare_task_data(cfg, "qa_hard") == {}  # everything there: nothing redone
