@@ -192,7 +192,8 @@ def read_manifest(path: Path) -> Manifest:
     raw = read_json_file(manifest_path)
     try:
         if raw.get("format") != FORMAT:
-            raise MemoryCorruptError(manifest_path, f"unknown format {raw.get('format')!r}")
+            hint = " (the first format: EditMemory.open(root) upgrades it)" if raw.get("format") == "serac-memory/1" else ""
+            raise MemoryCorruptError(manifest_path, f"unknown format {raw.get('format')!r}{hint}")
         int(raw["version"])
         segments = tuple(
             SegmentRef(str(s["name"]), int(s["rows"]), s["index"],

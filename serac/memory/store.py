@@ -37,7 +37,7 @@ import pyarrow as pa
 from serac.config import MemoryConfig
 from serac.data.schema import EDIT_SCHEMA, EditRecord, records_to_table, table_to_records
 from serac.io import atomic_dir
-from serac.memory import layout, policy
+from serac.memory import layout, legacy, policy
 from serac.memory import segment as seg
 from serac.memory.index import resolve_index_kind
 from serac.memory.layout import Manifest, MemoryCorruptError, SegmentRef
@@ -111,8 +111,35 @@ class EditMemory:
                 raise FileNotFoundError(f"{root}: no version {version}; have {layout.list_versions(root)}")
             memory._view = memory._load(version)
         else:
+            memory._upgrade_legacy()
             memory.refresh()
         return memory
+
+    def _upgrade_legacy(self) -> None:
+        """Rewrite a memory whose current version is in the first format as a format-2 version."""
+        current = layout.read_current(self.root)
+        if current == 0 or not legacy.is_legacy(layout.version_dir(self.root, current)):
+            return
+        with self._write_lock, self._lock():
+            current = layout.read_current(self.root)
+            path = layout.version_dir(self.root, current)
+            if not legacy.is_legacy(path):
+                return
+            old = legacy.read_legacy(path)
+            rows = old.table.num_rows
+            kind = resolve_index_kind(self.config.index, rows, self.config.ann_threshold)
+            dim = old.dim if old.dim is not None else (old.embeddings.shape[1] if rows else 0)
+            segments = [SegmentWriter(self.root, self.config, dim).write(segment_name(1), [old.table], [old.embeddings],
+                                                                         kind)] if rows else []
+            index = {"kind": kind, **SegmentWriter(self.root, self.config, dim).index_params(kind)}
+            layout.write_version(
+                self.root, current + 1, parent=None, segments=[s.ref for s in segments],
+                tombstones=np.empty(0, np.int64), dim=old.dim, encoder_fingerprint=old.fingerprint,
+                embedding_dtype=self.config.embedding_dtype, index=index, next_segment=2,
+            )
+            layout.write_current(self.root, current + 1)
+            log.warning("memory %s: upgraded v%d (%s) to format %s as v%d", self.root, current,
+                        legacy.LEGACY_FORMAT, layout.FORMAT, current + 1)
 
     def refresh(self) -> bool:
         """Catch up with the newest committed version (e.g. another process wrote); True when it changed.

@@ -123,3 +123,25 @@ def test_adding_one_edit_to_a_large_hnsw_memory_is_cheap(tmp_path):
     assert segment_names(root, memory.version)[0] == first
     hits = memory.search(emb[[5, n + 19]], 1)
     assert [h[0].edit_id for h in hits] == [records[5].edit_id, records[n + 19].edit_id]
+
+
+def test_a_first_format_memory_is_upgraded_on_open(tmp_path):
+    import pyarrow.parquet as pq
+
+    from serac.data.schema import records_to_table
+
+    root = tmp_path / "memory"
+    old = root / "versions" / "v000003"
+    old.mkdir(parents=True)
+    records, emb = make_records(6), unit_rows(6, seed=2)
+    pq.write_table(records_to_table(records), old / "edits.parquet")
+    np.save(old / "embeddings.npy", emb)
+    (old / "tombstones.json").write_text(json.dumps([records[1].edit_id]))
+    (old / "manifest.json").write_text(json.dumps({"format": "serac-memory/1", "version": 3, "dim": 16,
+                                                   "encoder_fingerprint": FP, "index": {"kind": "exact"}}))
+    (root / "CURRENT").write_text("v000003\n")
+    memory = EditMemory.open(root, MemoryConfig(index="exact"))
+    assert memory.version == 4 and memory.ids() == [r.edit_id for i, r in enumerate(records) if i != 1]
+    assert memory.encoder_fingerprint == FP and memory.search(emb[4], 1)[0][0].edit_id == records[4].edit_id
+    assert memory.add(make_records(1, start=50), unit_rows(1, seed=3), FP).version == 5
+    assert len(EditMemory.open(root, MemoryConfig(index="exact"))) == 6
