@@ -10,7 +10,7 @@ from serve_fakes import make_service
 
 from serac.serve import create_app
 
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 30
 
 
 def test_generated_requests_get_no_server_errors(scope, tmp_path):
