@@ -25,7 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--pg-port", type=int, default=0)
     start.add_argument("--mlflow-port", type=int, default=5000)
     start.add_argument("--prefect-port", type=int, default=4200)
-    start.add_argument("--pool", default="serac-pool")
     start.add_argument("--prefect-db", choices=("sqlite", "postgres"), default="postgres")
     start.add_argument("--no-worker", action="store_true", help="start no worker here (GPU workers elsewhere)")
     start.add_argument("--install-postgres", action="store_true",
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     team = up(TeamConfig(state_dir=args.state_dir, pg_data=args.pg_data, artifact_root=args.artifact_root,
                          pg_port=args.pg_port, mlflow_port=args.mlflow_port, prefect_port=args.prefect_port,
-                         pool=args.pool, prefect_db=args.prefect_db, worker=not args.no_worker,
+                         prefect_db=args.prefect_db, worker=not args.no_worker,
                          install_postgres=args.install_postgres))
     print(json.dumps({**team.env(), "services": {k: s.pid for k, s in team.services.items()},
                       "logs": str(team.config.state_dir / "logs")}, indent=2))

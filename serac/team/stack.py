@@ -49,6 +49,7 @@ class TeamConfig:
     mlflow_port: int = 0
     prefect_port: int = 0
     pool: str = "serac-pool"
+    """The work pool of the worker; prefect.yaml's deployments name ``serac-pool``."""
     project_dir: Path = REPO_ROOT
     """Where ``prefect.yaml`` is; ``prefect deploy`` records it as the runs' working directory."""
     automations_file: Path | None = REPO_ROOT / "deploy" / "prefect-automations.yaml"
@@ -101,6 +102,9 @@ def base_env(cfg: TeamConfig) -> dict[str, str]:
 def up(cfg: TeamConfig = TeamConfig()) -> Team:
     """Start (or reuse the data of) every service and wire them up; stops what it started on failure."""
     cfg = cfg.resolved()
+    running = [s.name for s in load_services(cfg.state_dir) if s.alive()]
+    if running:
+        raise RuntimeError(f"team services already running from {cfg.state_dir}: {running} (stop them: make team-down)")
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     logs = cfg.state_dir / "logs"
     started: list[Service] = []
