@@ -434,6 +434,9 @@ class TasksConfig:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     judge: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=300, lr=5e-5, eval_every=1000000))
     """ConvSent's sentiment judge (a MiniLM classifier trained on the train entities' responses)."""
+    init_counterfactual: str | None = None
+    """A trained counterfactual-model artifact the task's counterfactual model starts from (warm start,
+    e.g. ``artifacts/work/counterfactual``, CounterFact's); None: ``counterfactual.name_or_path``."""
 
 
 @dataclass(frozen=True)

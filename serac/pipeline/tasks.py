@@ -69,12 +69,16 @@ def train_task_base(config: ProjectConfig, world: Sequence[EditRecord], work_dir
 
 def train_task_counterfactual(config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord],
                               work_dir: Path, ctx: TaskContext, hooks: Sequence[TrainHook] = ()) -> TrainResult | None:
-    """The counterfactual model on the task's examples (``TaskSpec.counterfactual_examples``)."""
+    """The counterfactual model on the task's examples (``TaskSpec.counterfactual_examples``), from
+    ``tasks.init_counterfactual`` when set (a warm start), else from ``counterfactual``'s pretrained model."""
     out = work_dir / "counterfactual"
     if (out / CONFIG_FILE).exists():
         return None
     spec = spec_of(train)
-    model = CounterfactualModel.from_config(config.counterfactual, device=resolve_device(config.editor.device))
+    device = resolve_device(config.editor.device)
+    init = config.tasks.init_counterfactual
+    model = (CounterfactualModel.load(init, device=device) if init
+             else CounterfactualModel.from_config(config.counterfactual, device=device))
     result = train_counterfactual(model, spec.counterfactual_examples(train, ctx, True),
                                   spec.counterfactual_examples(val, ctx, False), config.training.counterfactual,
                                   work_dir / "checkpoints" / "counterfactual", hooks=hooks)

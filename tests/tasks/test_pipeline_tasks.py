@@ -53,3 +53,28 @@ def test_prepare_generates_and_validates_missing_splits(tmp_path):
     train = read_split(validated, "qa_hard", "train")
     assert [r.task for r in train] == ["qa_hard"] * 4 and all(len(r.in_scope) == 5 for r in train)
     assert prepare_task_data(cfg, "qa_hard") == {}  # everything there: nothing redone
+
+
+def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
+    from dataclasses import replace
+
+    from tiny import tiny_counterfactual
+
+    from serac.config import ProjectConfig, TasksConfig, TrainConfig, TrainingConfig
+    from serac.evaluation.tasks import TaskContext
+    from serac.models.counterfactual import CounterfactualModel
+    from serac.pipeline.tasks import train_task_counterfactual
+
+    start = tiny_counterfactual()
+    start.save(tmp_path / "start")
+    tc = TrainConfig(max_steps=1, batch_size=2, warmup_steps=0, eval_every=1000000, checkpoint_every=1000)
+    cfg = ProjectConfig(training=TrainingConfig(counterfactual=tc),
+                        tasks=TasksConfig(init_counterfactual=str(tmp_path / "start")))
+    cfg = replace(cfg, editor=replace(cfg.editor, device="cpu"))
+    recs = [source(i) for i in range(2)]
+    result = train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg))
+    assert result is not None and result.steps == 1
+    tuned = CounterfactualModel.load(tmp_path / "work" / "counterfactual")
+    # the tiny starting model, not the configured MiniLM default: same (tiny) width
+    assert tuned.text_to_text.model.config.encoder.hidden_size == start.text_to_text.model.config.encoder.hidden_size
+    assert train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg)) is None  # reused
