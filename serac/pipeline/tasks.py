@@ -31,12 +31,14 @@ from serac.config import ProjectConfig
 from serac.data.schema import EditRecord
 from serac.evaluation.tasks import JUDGE_DIR, TaskContext, spec_of
 from serac.io import write_json
-from serac.models.artifacts import CONFIG_FILE
-from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
-from serac.models.seq2seq import text_to_text_from_config
-from serac.training.editor import TrainingData, load_training_data, pipeline_trains_base, train_scope
-from serac.training.generative import train_counterfactual, train_text_to_text
+from serac.training.editor import (
+    TrainingData,
+    load_training_data,
+    train_base,
+    train_counterfactual_model,
+    train_scope,
+)
 from serac.training.loop import TrainHook, TrainResult
 
 JUDGE_REPORT = "judge.json"
@@ -55,35 +57,14 @@ class TaskTrainingReport:
 
 def train_task_base(config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, ctx: TaskContext,
                     hooks: Sequence[TrainHook] = ()) -> TrainResult | None:
-    """The offline default base model, trained on the task's pre-edit world (``TaskSpec.world_pairs``)."""
-    out = work_dir / "base"
-    if not pipeline_trains_base(config) or (out / CONFIG_FILE).exists():
-        return None
-    model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
-    pairs = spec_of(world).world_pairs(world, ctx)
-    result = train_text_to_text(model, pairs, config.training.base, work_dir / "checkpoints" / "base", hooks=hooks,
-                                desc="base model")
-    model.save(out)
-    return result
+    """The offline default base model on the task's pre-edit world (``serac.training.editor.train_base``)."""
+    return train_base(config, world, work_dir, hooks, ctx=ctx)
 
 
 def train_task_counterfactual(config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord],
                               work_dir: Path, ctx: TaskContext, hooks: Sequence[TrainHook] = ()) -> TrainResult | None:
-    """The counterfactual model on the task's examples (``TaskSpec.counterfactual_examples``), from
-    ``tasks.init_counterfactual`` when set (a warm start), else from ``counterfactual``'s pretrained model."""
-    out = work_dir / "counterfactual"
-    if (out / CONFIG_FILE).exists():
-        return None
-    spec = spec_of(train)
-    device = resolve_device(config.editor.device)
-    init = config.tasks.init_counterfactual
-    model = (CounterfactualModel.load(init, device=device) if init
-             else CounterfactualModel.from_config(config.counterfactual, device=device))
-    result = train_counterfactual(model, spec.counterfactual_examples(train, ctx, True),
-                                  spec.counterfactual_examples(val, ctx, False), config.training.counterfactual,
-                                  work_dir / "checkpoints" / "counterfactual", hooks=hooks)
-    model.save(out)
-    return result
+    """The counterfactual model on the task's examples (``serac.training.editor.train_counterfactual_model``)."""
+    return train_counterfactual_model(config, train, val, work_dir, hooks, ctx=ctx)[1]
 
 
 def train_convsent_judge(config: ProjectConfig, data: TrainingData, work_dir: Path, ctx: TaskContext

@@ -16,6 +16,7 @@ from typing import Sequence
 from serac.config import ProjectConfig
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
+from serac.evaluation.tasks import TaskContext, spec_of
 from serac.io import write_json
 from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
@@ -26,7 +27,7 @@ from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
 from serac.training.distributed import current_context, on_main
-from serac.training.examples import base_examples, counterfactual_examples, label_swap_examples
+from serac.training.examples import label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.loop import TrainHook, TrainResult, prefixed
 from serac.training.scope import train_cross_scope, train_embedding_scope
@@ -58,9 +59,14 @@ def pipeline_trains_base(config: ProjectConfig) -> bool:
 
 
 def train_base(
-    config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, hooks: Sequence[TrainHook] = ()
+    config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, hooks: Sequence[TrainHook] = (),
+    ctx: TaskContext | None = None,
 ) -> TrainResult | None:
-    """Train the offline default base model on the pre-edit facts of ``world`` into ``work_dir/base``.
+    """Train the offline default base model on the pre-edit world of ``world`` into ``work_dir/base``.
+
+    What the pre-edit world is depends on the records' task (``TaskSpec.world_pairs``: the
+    original facts for QA, the flipped true/false answers for QA-hard and fc, dataset
+    responses for ConvSent); ``ctx`` carries what those need (default: from ``config``).
 
     A configured base model (any other name, a callable, an endpoint) is not trained:
     ``work_dir/base/reference.json`` records which one is used. Returns None when
@@ -73,7 +79,8 @@ def train_base(
     if (out / CONFIG_FILE).exists():
         return None
     model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
-    result = train_text_to_text(model, base_examples(world), config.training.base, work_dir / "checkpoints" / "base",
+    pairs = spec_of(world).world_pairs(world, ctx or TaskContext(config=config, work_dir=work_dir))
+    result = train_text_to_text(model, pairs, config.training.base, work_dir / "checkpoints" / "base",
                                 hooks=hooks, desc="base model")
     on_main(current_context(), lambda: model.save(out))  # data-parallel: rank 0 writes, the others wait
     return result
@@ -113,18 +120,24 @@ def train_scope(
 
 def train_counterfactual_model(
     config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
-    hooks: Sequence[TrainHook] = (),
+    hooks: Sequence[TrainHook] = (), ctx: TaskContext | None = None,
 ) -> tuple[CounterfactualModel, TrainResult | None]:
+    """Train (or reuse) ``work_dir/counterfactual`` on the task's examples (``TaskSpec.counterfactual_examples``)
+    plus label-swapped variants; from ``tasks.init_counterfactual`` when set (a warm start)."""
     device = resolve_device(config.editor.device)
     out = work_dir / "counterfactual"
     if (out / CONFIG_FILE).exists():
         return CounterfactualModel.load(out, device=device), None
-    model = CounterfactualModel.from_config(config.counterfactual, device=device)
-    examples = counterfactual_examples(train)
+    init = config.tasks.init_counterfactual
+    model = (CounterfactualModel.load(init, device=device) if init
+             else CounterfactualModel.from_config(config.counterfactual, device=device))
+    spec = spec_of(train)
+    ctx = ctx or TaskContext(config=config, work_dir=work_dir)
     tc = config.training
+    examples = spec.counterfactual_examples(train, ctx, True)
     examples += label_swap_examples(examples, tc.label_swap_copies, tc.counterfactual.seed)
     result = train_counterfactual(
-        model, examples, counterfactual_examples(val, include_edit_input=False),
+        model, examples, spec.counterfactual_examples(val, ctx, False),
         tc.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
     )
     on_main(current_context(), lambda: model.save(out))

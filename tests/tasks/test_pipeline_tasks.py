@@ -78,3 +78,23 @@ def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
     # the tiny starting model, not the configured MiniLM default: same (tiny) width
     assert tuned.text_to_text.model.config.encoder.hidden_size == start.text_to_text.model.config.encoder.hidden_size
     assert train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg)) is None  # reused
+
+
+def test_serac_train_base_learns_the_tasks_pre_edit_world(tmp_path, monkeypatch):
+    """`serac train` on QA-hard data must teach the base model the *pre-edit* true/false answers."""
+    from serac.data.generators import pre_edit_pairs, qa_hard_record
+    from serac.training import editor as steps
+
+    records = [qa_hard_record(source(i), [source((i + 1) % 4)]) for i in range(4)]
+    seen: dict[str, list] = {}
+
+    def capture(model, pairs, *args, **kwargs):
+        seen["pairs"] = list(pairs)
+        raise StopIteration
+
+    monkeypatch.setattr(steps, "train_text_to_text", capture)
+    with pytest.raises(StopIteration):
+        steps.train_base(load_config(ROOT / "params.yaml"), records, tmp_path)
+    expected = {q: a for rec in records for q, a in pre_edit_pairs(rec)}
+    assert dict(seen["pairs"]) == expected
+    assert {"true", "false"} <= {a for _, a in seen["pairs"]}  # the implied t/f questions are answered
