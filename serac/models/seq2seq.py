@@ -333,11 +333,16 @@ def _decode(t2t: TextToText, ids: torch.Tensor) -> list[str]:
     return [text.strip() for text in t2t.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
-def _seq2seq_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+def _teacher_forcing(t2t: TextToText, inputs: list[str], targets: list[str]) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Encoder inputs, padded labels and the shifted decoder inputs of one seq2seq batch."""
     enc = _encode_inputs(t2t, inputs)
     labels = _pad(_target_ids(t2t, targets), IGNORE_INDEX).to(t2t.device)
     # Shift the labels ourselves (the HF EncoderDecoderModel warns on every call when given labels).
-    decoder_input_ids = t2t.model.prepare_decoder_input_ids_from_labels(labels=labels)
+    return enc, labels, t2t.model.prepare_decoder_input_ids_from_labels(labels=labels)
+
+
+def _seq2seq_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
     decoder_mask = (labels != IGNORE_INDEX).long()
     logits = t2t.model(**enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_mask).logits
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
@@ -361,9 +366,7 @@ def _seq2seq_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -
 
 
 def _copy_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
-    enc = _encode_inputs(t2t, inputs)
-    labels = _pad(_target_ids(t2t, targets), IGNORE_INDEX).to(t2t.device)
-    decoder_input_ids = t2t.model.prepare_decoder_input_ids_from_labels(labels=labels)
+    enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
     out = t2t.model(
         **enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=(labels != IGNORE_INDEX).long(),
         output_hidden_states=True,
