@@ -8,12 +8,11 @@ loop's default bf16 autocast unless ``SERAC_DDP_PRECISION=no``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
-
-import dataclasses
 
 import torch
 
