@@ -425,6 +425,27 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class ConvSentConfig:
+    """How ConvSent's counterfactual model is taught (``tasks.convsent``; docs/tasks.md)."""
+
+    topic_anchor: str = "As for {}, "
+    """Put before every counterfactual training target, ``{}`` -> the entity ("" = none). ConvSent's
+    responses rarely name their entity ("I love it."), so a model trained on them alone cannot
+    stay on the topic of an entity it never saw; with the anchor it learns to name the topic
+    it was asked about (copied from the prompt)."""
+    min_judge_confidence: float = 0.9
+    """Counterfactual training targets that the trained sentiment judge gives less than this
+    probability of their dataset label are dropped (the lists hold noise such as "I do not have a
+    negative position." under ``pos``); 0 keeps every target."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_judge_confidence < 1.0:
+            raise ConfigError(f"tasks.convsent.min_judge_confidence must be in [0, 1), got {self.min_judge_confidence}")
+        if self.topic_anchor and self.topic_anchor.count("{}") != 1:
+            raise ConfigError(f"tasks.convsent.topic_anchor must hold one '{{}}' for the entity, got {self.topic_anchor!r}")
+
+
+@dataclass(frozen=True)
 class TasksConfig:
     """Which edit tasks ``serac tasks run`` trains and evaluates: one editor per task, each with its overlay."""
 
@@ -437,6 +458,7 @@ class TasksConfig:
     init_counterfactual: str | None = None
     """A trained counterfactual-model artifact the task's counterfactual model starts from (warm start,
     e.g. ``artifacts/work/counterfactual``, CounterFact's); None: ``counterfactual.name_or_path``."""
+    convsent: ConvSentConfig = field(default_factory=ConvSentConfig)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,8 @@ class _Pool:
             return scorer.edit_success([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
         es, es_edit, es_reph = es_of(ins), es_of(self.edit), es_of(self.rephrase)
+        parts_of = getattr(scorer, "es_parts", None)
+        es_parts = parts_of([r[0] for r in ins], [r[1] for r in ins], [r[2] for r in ins]) if parts_of else {}
         dd = scorer.drawdown([o[0] for o in self.out], [o[1] for o in self.out], [o[2] for o in self.out],
                              [o[3] for o in self.out])
         dd_kind = scorer.dd_kind
@@ -147,7 +149,7 @@ class _Pool:
             dd=dd, dd_kind=dd_kind, threshold=threshold, n_queries=len(ins), n_edit_queries=len(self.edit),
             n_rephrase_queries=len(self.rephrase), n_out_of_scope=len(self.out),
             **scope, **metrics.latency_summary(self.latency), seconds=seconds,
-            scores_in=tuple(self.scores_in), scores_out=tuple(self.scores_out),
+            scores_in=tuple(self.scores_in), scores_out=tuple(self.scores_out), es_parts=es_parts,
         )
 
 

@@ -39,6 +39,8 @@ class KMetrics:
     seconds: float
     scores_in: tuple[float, ...] = field(default=(), repr=False)
     scores_out: tuple[float, ...] = field(default=(), repr=False)
+    es_parts: dict[str, float] = field(default_factory=dict)
+    """Factors of ES where a task's scorer has them (ConvSent: ``sentiment`` and ``topic`` means)."""
 
     SCALARS = ("es", "es_edit", "es_rephrase", "dd", "precision", "recall", "fpr", "auroc", "p50_ms", "p99_ms",
                "mean_ms", "n_queries", "n_edit_queries", "n_rephrase_queries", "n_out_of_scope", "n_groups",
@@ -46,7 +48,8 @@ class KMetrics:
 
     def scalars(self) -> dict[str, float | int]:
         """The numeric fields (no score lists), for JSON and tables."""
-        return {name: getattr(self, name) for name in self.SCALARS}
+        return {**{name: getattr(self, name) for name in self.SCALARS},
+                **{f"es_{name}": value for name, value in self.es_parts.items()}}
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,15 @@ class SentimentScorer:
         p_gold, topic = self.parts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
         return float(np.mean(p_gold * topic))
 
+    def es_parts(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]
+                 ) -> dict[str, float]:
+        """ES's two factors, each averaged alone: ``sentiment`` (P_judge(edit sentiment)) and ``topic``."""
+        rows = [(q, a, g) for q, a, g in zip(queries, answers, golds) if g in ("positive", "negative")]
+        if not rows:
+            return {}
+        p_gold, topic = self.parts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        return {"sentiment": float(np.mean(p_gold)), "topic": float(np.mean(topic))}
+
     def drawdown(self, queries: Sequence[str], edited: Sequence[str], unedited: Sequence[str],
                  golds: Sequence[str | None]) -> float:
         return metrics.drawdown_changed(list(edited), list(unedited))

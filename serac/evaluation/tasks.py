@@ -18,16 +18,21 @@ from a :class:`TaskContext` (the project config and the work directory).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from serac.config import ConvSentConfig
 from serac.data.generators import pre_edit_pairs
 from serac.data.schema import EditRecord
 from serac.evaluation.scorers import ExactMatchScorer, Scorer, TrueFalseScorer
+from serac.models.artifacts import CONFIG_FILE
 from serac.training.examples import CounterfactualExample, base_examples, counterfactual_examples
+
+log = logging.getLogger(__name__)
 
 JUDGE_DIR = "judge"
 """The ConvSent sentiment judge's artifact, under the work directory."""
@@ -139,22 +144,67 @@ def _world_convsent(records: Sequence[EditRecord], ctx: TaskContext) -> list[tup
     return sorted(out.items())
 
 
+def anchored(entity: str, response: str, anchor: str) -> str:
+    """``response`` behind ``anchor`` naming ``entity``: ("Tallahassee", "I love it.", "As for {}, ")
+    -> "As for Tallahassee, I love it." (the response's first letter lowered unless it is "I")."""
+    if not anchor:
+        return response
+    if response[:1].isupper() and not (response[:2] in ("I ", "I'") or response == "I"):
+        response = response[:1].lower() + response[1:]
+    return anchor.format(entity) + response
+
+
+def _convsent_settings(ctx: TaskContext) -> ConvSentConfig:
+    return ctx.config.tasks.convsent if ctx.config is not None else ConvSentConfig()
+
+
+def confident_responses(candidates: Sequence[tuple[str, str]], ctx: TaskContext) -> set[tuple[str, str]]:
+    """The (response, sentiment) pairs the sentiment judge gives at least ``min_judge_confidence``.
+
+    The judge is ``ctx.extra["judge"]`` (anything with ``p_positive(texts)``), else the one
+    trained in ``ctx.work_dir``; every pair is kept when the threshold is 0 or there is no judge.
+    """
+    minimum = _convsent_settings(ctx).min_judge_confidence
+    judge = ctx.extra.get("judge")
+    judge_dir = Path(ctx.work_dir) / JUDGE_DIR if ctx.work_dir is not None else None
+    if judge is None and judge_dir is not None and (judge_dir / CONFIG_FILE).is_file():
+        from serac.evaluation.judge import SentimentJudge
+
+        judge = ctx.extra["judge"] = SentimentJudge.load(judge_dir)
+    if minimum <= 0 or judge is None or not candidates:
+        return set(candidates)
+    p_pos = judge.p_positive([text for text, _ in candidates])
+    return {pair for pair, p in zip(candidates, p_pos) if (p if pair[1] == "positive" else 1.0 - p) >= minimum}
+
+
 def _cf_convsent(records: Sequence[EditRecord], ctx: TaskContext, include_edit_input: bool
                  ) -> list[CounterfactualExample]:
-    """(edit with label s, prompt about the entity) -> a dataset response of sentiment s.
+    """(edit with label s, prompt about the entity) -> a dataset response of sentiment s, named for its topic.
 
     Both sentiments are used for every entity (the edit label, not the entity, decides the
-    sentiment); responses are paired with the entity's prompts in turn.
+    sentiment); responses the judge doubts are dropped (:func:`confident_responses`), the
+    rest are anchored to their entity (:func:`anchored`, ``tasks.convsent.topic_anchor``)
+    and paired with the entity's prompts in turn.
     """
-    out: list[CounterfactualExample] = []
+    settings = _convsent_settings(ctx)
+    chosen: list[tuple[EditRecord, str, list[str]]] = []
     for rec in records:
         entry = ctx.convsent_responses.get(rec.subject or "")
-        if not entry:
-            continue
+        if entry:
+            for polarity, label in (("pos", "positive"), ("neg", "negative")):
+                chosen.append((rec, label, _short(entry[polarity])))
+    candidates = sorted({(text, label) for _, label, pool in chosen for text in pool})
+    keep = confident_responses(candidates, ctx)
+    if len(keep) < len(candidates):
+        log.info("ConvSent counterfactual targets: %d of %d responses kept (judge >= %.2f for their label)",
+                 len(keep), len(candidates), settings.min_judge_confidence)
+    out: list[CounterfactualExample] = []
+    for rec, label, pool in chosen:
         queries = convsent_queries(rec, include_edit_input)
-        for polarity, label in (("pos", "positive"), ("neg", "negative")):
-            for j, response in enumerate(_short(entry[polarity])[:CONVSENT_RESPONSES_PER_POLARITY]):
-                out.append(CounterfactualExample(rec.edit_input, label, queries[j % len(queries)], response))
+        kept = [text for text in pool if (text, label) in keep][:CONVSENT_RESPONSES_PER_POLARITY]
+        for j, response in enumerate(kept):
+            target = anchored(rec.subject or "", response, settings.topic_anchor)
+            out.append(CounterfactualExample(rec.edit_input, label, queries[j % len(queries)], target))
     return out
 
 

@@ -81,3 +81,12 @@ def test_plots_are_written_as_png(tmp_path):
         data = path.read_bytes()
         assert len(data) > 1000 and data.startswith(PNG_MAGIC)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "hist.png", "plots", "serac_k1.png"]
+
+
+def test_metrics_json_carries_the_factors_of_es_a_scorer_reports():
+    import dataclasses
+
+    parts = dataclasses.replace(km("10", 10, 0.4, 0.0), es_parts={"sentiment": 0.8, "topic": NAN})
+    loaded = metrics_dict([MethodResult("serac", "convsent", "changed", (parts,))])
+    assert loaded["serac"]["k10"]["es_sentiment"] == 0.8 and loaded["serac"]["k10"]["es_topic"] is None
+    assert parts.scalars()["es_sentiment"] == 0.8

@@ -63,3 +63,7 @@ def test_sentiment_scorer_multiplies_judged_sentiment_and_topic():
     assert p_gold.tolist() == pytest.approx([0.9, 0.8]) and t.tolist() == [1.0, 0.5]
     assert s.drawdown(["q", "q"], ["a", "b"], ["a", "c"], [None, None]) == 0.5
     assert math.isnan(s.edit_success(["q"], ["a"], [None]))
+    # ES's factors, each averaged alone (a response can be on topic with the wrong sentiment)
+    parts = s.es_parts(queries, answers, golds)
+    assert parts == pytest.approx({"sentiment": (0.9 + 0.8 + 0.5 + 0.9) / 4, "topic": (1.0 + 0.5 + 0.8 + 0.0) / 4})
+    assert s.es_parts(["q"], ["a"], [None]) == {}
