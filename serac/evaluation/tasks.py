@@ -195,6 +195,10 @@ def _cf_convsent(records: Sequence[EditRecord], ctx: TaskContext, include_edit_i
                 chosen.append((rec, label, _short(entry[polarity])))
     candidates = sorted({(text, label) for _, label, pool in chosen for text in pool})
     keep = confident_responses(candidates, ctx)
+    if candidates and not keep:
+        raise ValueError(f"the sentiment judge gives none of {len(candidates)} ConvSent responses "
+                         f"tasks.convsent.min_judge_confidence={settings.min_judge_confidence} for their label: "
+                         "train the judge longer (tasks.judge) or lower the threshold")
     if len(keep) < len(candidates):
         log.info("ConvSent counterfactual targets: %d of %d responses kept (judge >= %.2f for their label)",
                  len(keep), len(candidates), settings.min_judge_confidence)

@@ -94,6 +94,12 @@ def test_convsent_targets_the_judge_doubts_are_dropped():
     assert len(everything) == 5
 
 
+def test_convsent_targets_refused_when_the_judge_keeps_none():
+    unsure = type("Unsure", (), {"p_positive": lambda self, texts: np.full(len(texts), 0.5)})()
+    with pytest.raises(ValueError, match="min_judge_confidence=0.9"):
+        task_spec("convsent").counterfactual_examples([CATS], _ctx(judge=unsure), True)
+
+
 def test_convsent_settings_are_checked():
     with pytest.raises(ConfigError, match="min_judge_confidence"):
         ConvSentConfig(min_judge_confidence=1.0)
