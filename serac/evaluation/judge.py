@@ -95,15 +95,18 @@ def train_judge(cfg: TrainConfig, pairs: Sequence[tuple[str, str]], out_dir: str
 class TopicScore:
     """Largest cosine between a response and an entity's references, clipped to [0, 1]."""
 
-    def __init__(self, encoder: Any, references: dict[str, list[str]], batch_size: int = 128) -> None:
+    def __init__(self, encoder: Any, references: dict[str, list[str]], batch_size: int = 128,
+                 include_name: bool = True) -> None:
         self.encoder = encoder
         self.references = references
         self.batch_size = batch_size
+        self.include_name = include_name
+        """False: the entity's dataset responses alone (naming the entity earns nothing by itself)."""
         self._cache: dict[str, np.ndarray] = {}
 
     def _refs(self, entity: str) -> np.ndarray:
         if entity not in self._cache:
-            texts = [entity] + list(self.references.get(entity, []))
+            texts = ([entity] if self.include_name else []) + list(self.references.get(entity, []))
             self._cache[entity] = self.encoder.encode(texts, batch_size=self.batch_size)
         return self._cache[entity]
 

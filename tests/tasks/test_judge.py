@@ -64,3 +64,12 @@ def test_topic_score_is_the_best_cosine_to_the_entity_references():
     scores = topic(["cat food", "car wash", "hello"], ["Cats", "Cats", "Cars"])
     assert scores.tolist() == [1.0, 0.0, 0.0]
     assert references({"E": {"pos": [" a  b "], "neg": ["", "c"]}}) == {"E": ["a b", "c"]}
+
+
+def test_topic_score_without_the_name_counts_only_the_dataset_responses():
+    refs = {"Cats": ["hello there"]}  # nothing about cats in the responses: only the name says "cat"
+    with_name = TopicScore(FakeEncoder(), refs)
+    without = TopicScore(FakeEncoder(), refs, include_name=False)
+    assert with_name(["As for Cats, hi."], ["Cats"]).tolist() == [1.0]
+    assert without(["As for Cats, hi."], ["Cats"]).tolist() == [0.0]
+    assert without(["well, hello"], ["Cats"]).tolist() == [1.0]
