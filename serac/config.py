@@ -433,16 +433,18 @@ class ConvSentConfig:
     responses rarely name their entity ("I love it."), so a model trained on them alone cannot
     stay on the topic of an entity it never saw; with the anchor it learns to name the topic
     it was asked about (copied from the prompt)."""
-    min_judge_confidence: float = 0.9
+    min_judge_confidence: float = 0.95
     """Counterfactual training targets that the trained sentiment judge gives less than this
     probability of their dataset label are dropped (the lists hold noise such as "I do not have a
     negative position." under ``pos``); 0 keeps every target."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_judge_confidence < 1.0:
-            raise ConfigError(f"tasks.convsent.min_judge_confidence must be in [0, 1), got {self.min_judge_confidence}")
+            raise ConfigError("tasks.convsent.min_judge_confidence must be in [0, 1), "
+                              f"got {self.min_judge_confidence}")
         if self.topic_anchor and self.topic_anchor.count("{}") != 1:
-            raise ConfigError(f"tasks.convsent.topic_anchor must hold one '{{}}' for the entity, got {self.topic_anchor!r}")
+            raise ConfigError("tasks.convsent.topic_anchor must hold one '{}' for the entity, "
+                              f"got {self.topic_anchor!r}")
 
 
 @dataclass(frozen=True)
