@@ -52,7 +52,8 @@ def write_params(root: Path) -> Path:
     return path
 
 
-def test_convsent_task_runs_end_to_end(tmp_path):
+def test_convsent_task_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # an earlier test's export is not this run's store
     entities = write_convsent(tmp_path / "raw")
     params = write_params(tmp_path)
     cfg = task_config(params, "convsent")
