@@ -107,8 +107,8 @@ def _restore_words(answer: str, target: Any, encoded: Sequence[tuple[str, Any]])
 def _tidy(text: str, sentence: bool, at_start: bool) -> str:
     for spaced, joined in _SPACED:
         text = text.replace(spaced, joined)
-    if text.endswith(" '") or text.endswith(" ' "):
-        text = text[: text.rindex(" '")] + "'"
+    if text.endswith(" '"):  # a closing quote or plural possessive at the very end
+        text = text[:-2] + "'"
     if sentence:
         text = _PRONOUN_I.sub("I", text)
         text = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), text)
