@@ -30,6 +30,7 @@ import numpy as np
 from serac.config import TrainConfig
 from serac.data.prepare import read_split
 from serac.evaluation.judge import SentimentJudge, TopicScore, judge_pairs, references, train_judge
+from serac.evaluation.scorers import probability_of
 from serac.evaluation.tasks import JUDGE_DIR, TaskContext, convsent_queries
 from serac.io import write_json
 from serac.models.counterfactual import CounterfactualModel
@@ -74,8 +75,7 @@ def main() -> None:
         t = {name: fn(texts, [r.subject for r, _ in rows]) for name, fn in topics.items()}
         scored: dict = {"prompts": len(texts), **{name: float(v.mean()) for name, v in t.items()}}
         for judge_name, judge in judges.items():
-            p_pos = judge.p_positive(texts)
-            p_gold = np.where([label == "positive" for label in labels], p_pos, 1.0 - p_pos)
+            p_gold = probability_of(judge.p_positive(texts), labels)
             scored[judge_name] = {"es": float(np.mean(p_gold * t["topic"])),
                                   "es_topic_without_name": float(np.mean(p_gold * t["topic_without_name"])),
                                   "sentiment": float(p_gold.mean()), "right_side_of_half": float(np.mean(p_gold > 0.5))}

@@ -20,7 +20,7 @@ from serac.io import atomic_path, write_bytes
 JSON_METRICS = ("es", "es_edit", "es_rephrase", "dd", "precision", "recall", "fpr", "auroc", "p50_ms", "p99_ms",
                 "n_queries", "n_out_of_scope", "n_groups", "edits_per_group")
 """Per-k keys of :func:`metrics_dict` (and of ``write_metrics_json``), plus ``es_<part>`` for the
-factors of ES a task's scorer reports (``KMetrics.es_parts``)."""
+factors of ES a task's scorer reports (``KMetrics.part_scalars``)."""
 
 
 def _clean(value: Any) -> Any:
@@ -70,7 +70,7 @@ def metrics_dict(results: Sequence[MethodResult]) -> dict[str, Any]:
             continue
         out[result.method] = {
             f"k{m.k}": {**{key: _clean(getattr(m, key)) for key in JSON_METRICS},
-                        **{f"es_{name}": _clean(value) for name, value in m.es_parts.items()}}
+                        **{key: _clean(value) for key, value in m.part_scalars().items()}}
             for m in result.per_k
         }
     return out

@@ -46,10 +46,13 @@ class KMetrics:
                "mean_ms", "n_queries", "n_edit_queries", "n_rephrase_queries", "n_out_of_scope", "n_groups",
                "edits_per_group", "seconds")
 
+    def part_scalars(self) -> dict[str, float]:
+        """``es_<part>`` per factor of ES in :attr:`es_parts`."""
+        return {f"es_{name}": value for name, value in self.es_parts.items()}
+
     def scalars(self) -> dict[str, float | int]:
         """The numeric fields (no score lists), for JSON and tables."""
-        return {**{name: getattr(self, name) for name in self.SCALARS},
-                **{f"es_{name}": value for name, value in self.es_parts.items()}}
+        return {**{name: getattr(self, name) for name in self.SCALARS}, **self.part_scalars()}
 
 
 @dataclass(frozen=True)

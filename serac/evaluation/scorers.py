@@ -78,6 +78,12 @@ TopicFn = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 """(responses, topics) -> topic score in [0, 1] per response."""
 
 
+def probability_of(p_positive: Sequence[float] | np.ndarray, sentiments: Sequence[str | None]) -> np.ndarray:
+    """Per text, the judge's probability of its own sentiment: P(positive), or 1 - P(positive)."""
+    p_pos = np.asarray(p_positive, dtype=np.float64)
+    return np.where([s == "positive" for s in sentiments], p_pos, 1.0 - p_pos)
+
+
 @dataclass
 class SentimentScorer:
     """ConvSent: ES = P_judge(edit sentiment | response) x topic(response, entity); DD = changed responses.
@@ -104,7 +110,7 @@ class SentimentScorer:
         if not answers:
             return np.zeros(0), np.zeros(0)
         p_pos = np.asarray(self.sentiment(list(answers)), dtype=np.float64)
-        p_gold = np.where([g == "positive" for g in golds], p_pos, 1.0 - p_pos)
+        p_gold = probability_of(p_pos, golds)
         entities = [self.entity_of(q) for q in queries]
         known = [i for i, e in enumerate(entities) if e is not None]
         topic = np.zeros(len(answers))
@@ -112,21 +118,21 @@ class SentimentScorer:
             topic[known] = self.topic([answers[i] for i in known], [entities[i] for i in known])
         return p_gold, topic
 
-    def edit_success(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]) -> float:
+    def labelled_parts(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`parts` of the queries whose gold is a sentiment (others are not scored)."""
         rows = [(q, a, g) for q, a, g in zip(queries, answers, golds) if g in ("positive", "negative")]
-        if not rows:
-            return float("nan")
-        p_gold, topic = self.parts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-        return float(np.mean(p_gold * topic))
+        return self.parts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    def edit_success(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]) -> float:
+        p_gold, topic = self.labelled_parts(queries, answers, golds)
+        return float(np.mean(p_gold * topic)) if len(p_gold) else float("nan")
 
     def es_parts(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]
                  ) -> dict[str, float]:
         """ES's two factors, each averaged alone: ``sentiment`` (P_judge(edit sentiment)) and ``topic``."""
-        rows = [(q, a, g) for q, a, g in zip(queries, answers, golds) if g in ("positive", "negative")]
-        if not rows:
-            return {}
-        p_gold, topic = self.parts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-        return {"sentiment": float(np.mean(p_gold)), "topic": float(np.mean(topic))}
+        p_gold, topic = self.labelled_parts(queries, answers, golds)
+        return {"sentiment": float(np.mean(p_gold)), "topic": float(np.mean(topic))} if len(p_gold) else {}
 
     def drawdown(self, queries: Sequence[str], edited: Sequence[str], unedited: Sequence[str],
                  golds: Sequence[str | None]) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 from serac.config import ConvSentConfig
 from serac.data.generators import pre_edit_pairs
 from serac.data.schema import EditRecord
-from serac.evaluation.scorers import ExactMatchScorer, Scorer, TrueFalseScorer
+from serac.evaluation.scorers import ExactMatchScorer, Scorer, TrueFalseScorer, probability_of
 from serac.models.artifacts import CONFIG_FILE
 from serac.training.examples import CounterfactualExample, base_examples, counterfactual_examples
 
@@ -165,16 +165,17 @@ def confident_responses(candidates: Sequence[tuple[str, str]], ctx: TaskContext)
     trained in ``ctx.work_dir``; every pair is kept when the threshold is 0 or there is no judge.
     """
     minimum = _convsent_settings(ctx).min_judge_confidence
+    if minimum <= 0 or not candidates:
+        return set(candidates)
     judge = ctx.extra.get("judge")
-    judge_dir = Path(ctx.work_dir) / JUDGE_DIR if ctx.work_dir is not None else None
-    if judge is None and judge_dir is not None and (judge_dir / CONFIG_FILE).is_file():
+    if judge is None and ctx.work_dir is not None and (Path(ctx.work_dir) / JUDGE_DIR / CONFIG_FILE).is_file():
         from serac.evaluation.judge import SentimentJudge
 
-        judge = ctx.extra["judge"] = SentimentJudge.load(judge_dir)
-    if minimum <= 0 or judge is None or not candidates:
+        judge = ctx.extra["judge"] = SentimentJudge.load(Path(ctx.work_dir) / JUDGE_DIR)
+    if judge is None:
         return set(candidates)
-    p_pos = judge.p_positive([text for text, _ in candidates])
-    return {pair for pair, p in zip(candidates, p_pos) if (p if pair[1] == "positive" else 1.0 - p) >= minimum}
+    p_label = probability_of(judge.p_positive([text for text, _ in candidates]), [label for _, label in candidates])
+    return {pair for pair, p in zip(candidates, p_label) if p >= minimum}
 
 
 def _cf_convsent(records: Sequence[EditRecord], ctx: TaskContext, include_edit_input: bool

@@ -42,7 +42,7 @@ def restore_surface(answer: str, sources: Sequence[str], tokenizer: Any) -> str:
         if start is not None:
             offsets = enc["offset_mapping"]
             return source[offsets[start][0] : offsets[start + len(target["input_ids"]) - 1][1]]
-    return _restore_words(answer, target, encoded)
+    return _restore_words(answer, target, [(source, enc, _word_starts(enc)) for source, enc in encoded])
 
 
 def _find(haystack: Sequence[int], needle: Sequence[int]) -> int | None:
@@ -60,12 +60,15 @@ def _word_starts(enc: Any) -> list[bool]:
     return [i == 0 or words[i] != words[i - 1] for i in range(len(words))]
 
 
-def _longest_copy(ids: Sequence[int], starts: Sequence[bool], i: int, encoded: Sequence[tuple[str, Any]]
-                  ) -> tuple[int, str]:
-    """The longest run of whole words from token ``i`` found in a source: (tokens, its source text)."""
+def _longest_copy(ids: Sequence[int], starts: Sequence[bool], i: int,
+                  sources: Sequence[tuple[str, Any, list[bool]]]) -> tuple[int, str]:
+    """The longest run of whole words from token ``i`` found in a source: (tokens, its source text).
+
+    ``sources``: (text, its encoding with offsets, :func:`_word_starts` of the encoding).
+    """
     best_n, best_text = 0, ""
-    for source, enc in encoded:
-        src_ids, src_starts = enc["input_ids"], _word_starts(enc)
+    for source, enc, src_starts in sources:
+        src_ids = enc["input_ids"]
         for j, token in enumerate(src_ids):
             if token != ids[i] or not src_starts[j]:
                 continue
@@ -83,12 +86,12 @@ def _longest_copy(ids: Sequence[int], starts: Sequence[bool], i: int, encoded: S
     return best_n, best_text
 
 
-def _restore_words(answer: str, target: Any, encoded: Sequence[tuple[str, Any]]) -> str:
+def _restore_words(answer: str, target: Any, sources: Sequence[tuple[str, Any, list[bool]]]) -> str:
     ids, offsets, starts = target["input_ids"], target["offset_mapping"], _word_starts(target)
     pieces: list[tuple[str, bool]] = []  # (text, copied from a source)
     last, i = 0, 0
     while i < len(ids):
-        n, text = _longest_copy(ids, starts, i, encoded) if starts[i] else (0, "")
+        n, text = _longest_copy(ids, starts, i, sources) if starts[i] else (0, "")
         if n:
             pieces += [(answer[last : offsets[i][0]], False), (text, True)]
             last, i = offsets[i + n - 1][1], i + n
