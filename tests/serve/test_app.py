@@ -2,17 +2,18 @@
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fakes import PM, RIVER, make_service
+from serve_fakes import PM, RIVER, bearer, make_service
 
+from serac.auth import TokenVerifier
 from serac.memory import EditMemory
 from serac.serve import create_app
 
 
 @pytest.fixture
-def client(scope, tmp_path):
+def client(scope, tmp_path, tokens):
     service = make_service(scope, tmp_path / "memory", max_edits_per_request=5, max_queries_per_request=4,
                            max_text_chars=200, max_body_bytes=20_000)
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service, TokenVerifier(tokens.path)), headers=bearer(tokens.ops)) as c:
         yield c
 
 
