@@ -11,8 +11,10 @@ when auth is disabled or the route is public).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -111,3 +113,39 @@ def _bearer(scope: Scope) -> str | None:
             token = token.strip()
             return token if kind.lower() == "bearer" and token else None
     return None
+
+
+class AuthRequired(RuntimeError):
+    """The service would be reachable from other hosts with no authentication configured."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost may resolve to anything
+        return False
+
+
+def start_policy(host: str, tokens_file: str | Path, insecure_no_auth: bool = False) -> tuple[TokenVerifier | None, str]:
+    """How ``serac serve`` authenticates on ``host``: (verifier or None, a line to log).
+
+    Auth is on when the token store exists (even empty: revoking the last token locks everyone
+    out rather than opening the service). Without one the service runs unauthenticated only on
+    a loopback address, or anywhere with ``insecure_no_auth``; otherwise :class:`AuthRequired`.
+    A malformed or group/world-writable store raises :class:`~serac.auth.TokenError`.
+    """
+    if insecure_no_auth:
+        return None, (f"WARNING: --insecure-no-auth: serving {host} WITHOUT authentication; anyone who reaches "
+                      "the port can add and delete edits")
+    path = Path(tokens_file)
+    if path.exists() or path.is_symlink():
+        verifier = TokenVerifier(path)
+        return verifier, f"bearer-token auth on: {len(verifier)} token(s) in {path}"
+    if is_loopback(host):
+        return None, (f"WARNING: no token store at {path}: serving loopback {host} without authentication "
+                      "(create tokens with `serac tokens create` to turn auth on)")
+    raise AuthRequired(f"refusing to serve {host} without authentication: no token store at {path}. Create a "
+                       "token with `serac tokens create --name NAME --scope read,write` (or --tokens PATH), or "
+                       "pass --insecure-no-auth to serve unauthenticated anyway")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-
 from tiny import tiny_counterfactual
 
 from serac.auth import TokenStore
