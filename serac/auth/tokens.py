@@ -182,18 +182,20 @@ class TokenVerifier:
 def _load(path: Path) -> list[_Record]:
     """The records in ``path`` ([] when it does not exist); TokenError if it is malformed or unsafe."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise TokenError(f"{path}: cannot open the token store ({exc.strerror})") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise TokenError(f"{path}: the token store is not a regular file")
+    if st.st_mode & 0o022:
+        os.close(fd)
+        raise TokenError(f"{path}: the token store is writable by group or others "
+                         f"(mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 on it")
     with os.fdopen(fd, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise TokenError(f"{path}: the token store is not a regular file")
-        if st.st_mode & 0o022:
-            raise TokenError(f"{path}: the token store is writable by group or others "
-                             f"(mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 on it")
         raw = handle.read()
     try:
         doc = json.loads(raw)
