@@ -1,5 +1,9 @@
 """The service's routes in process: behaviour, limits and error reasons."""
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from serve_fakes import PM, RIVER, bearer, make_service
@@ -70,6 +74,16 @@ def test_openapi_spec_lists_the_routes(client):
     spec = client.get("/openapi.json").json()
     assert {"/edits", "/edits/{edit_id}", "/predict", "/health"} <= set(spec["paths"])
     assert "413" in spec["paths"]["/edits"]["post"]["responses"]
+
+
+def test_docs_openapi_json_is_the_served_spec(client):
+    """docs/openapi.json is kept equal to the app's spec; SERAC_WRITE_OPENAPI=1 rewrites it."""
+    path = Path(__file__).parents[2] / "docs" / "openapi.json"
+    served = json.dumps(client.get("/openapi.json").json(), indent=2, sort_keys=True) + "\n"
+    if os.environ.get("SERAC_WRITE_OPENAPI") == "1":
+        path.write_text(served, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == served, \
+        "docs/openapi.json is stale: SERAC_WRITE_OPENAPI=1 pytest tests/serve/test_app.py -k openapi_json"
 
 
 def test_edits_written_by_another_process_are_seen(client, scope, tmp_path):
