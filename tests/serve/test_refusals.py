@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from serve_fakes import PM, bearer, make_service, record, running_server
 
 from serac.auth import TokenVerifier
+from serac.config import ServeConfig
 from serac.data.schema import edit_id_for
 from serac.memory import EditMemory
 from serac.serve import create_app
@@ -43,14 +44,16 @@ def test_a_supplied_edit_id_that_is_not_the_content_hash_is_refused(client):
     assert again["skipped"] == [genuine]
 
 
-def chunked(body: bytes, size: int = 4096):
+def chunked(body: bytes, size: int = 65536):
     for start in range(0, len(body), size):
         yield body[start:start + size]
 
 
-def test_a_chunked_body_over_the_limit_is_refused_and_not_stored(app, tokens, tmp_path):
+@pytest.mark.parametrize(("limit", "size"), [(LIMIT, 5 * LIMIT), (ServeConfig().max_body_bytes, 5_000_000)])
+def test_a_chunked_body_over_the_limit_is_refused_and_not_stored(scope, tokens, tmp_path, limit, size):
+    app = create_app(make_service(scope, tmp_path / "memory", max_body_bytes=limit), TokenVerifier(tokens.path))
     # Valid JSON padded with whitespace: only the byte count makes it too large.
-    body = b'{"edits": [' + json.dumps(PM).encode() + b"]" + b" " * (5 * LIMIT) + b"}"
+    body = b'{"edits": [' + json.dumps(PM).encode() + b"]" + b" " * size + b"}"
     with running_server(app) as base:
         with httpx.Client(base_url=base, timeout=60, headers=bearer(tokens.write)) as http:
             response = http.post("/edits", content=chunked(body), headers={"content-type": "application/json"})
