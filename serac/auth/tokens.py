@@ -149,7 +149,7 @@ class TokenVerifier:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._records: list[_Record] = []
         self._refresh()
 
@@ -171,7 +171,7 @@ class TokenVerifier:
         except FileNotFoundError:
             stamp = None
         else:
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_mode)  # ctime: chmod too
         with self._lock:
             if stamp != self._stamp:
                 self._records = _load(self.path) if stamp is not None else []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -69,11 +70,11 @@ class BearerAuth:
         needed = self._needed(scope)
         principal = ANONYMOUS
         if self.verifier is not None and needed is not None:
-            refusal, who = self._check(self.verifier, scope, needed)
-            if refusal is not None:
-                await refusal(scope, receive, send)
+            outcome = _authenticate(self.verifier, scope, needed)
+            if not isinstance(outcome, Principal):
+                await outcome(scope, receive, send)
                 return
-            principal = who.name if who is not None else ANONYMOUS
+            principal = outcome.name
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -85,25 +86,25 @@ class BearerAuth:
                 return required_scope(route) if isinstance(route, APIRoute) else None
         return ""  # unknown path or method: authenticate before telling what exists
 
-    @staticmethod
-    def _check(verifier: TokenVerifier, scope: Scope, needed: str) -> tuple[Any, Principal | None]:
-        """(a refusal to send, None) or (None, the principal)."""
-        token = _bearer(scope)
-        if token is None:
-            return error_response(401, "missing bearer token (Authorization: Bearer <token>)",
-                                  {"www-authenticate": _REALM}), None
-        try:
-            who = verifier.verify(token)
-        except TokenError as exc:  # a broken store lets no one in
-            _log.error("token store unusable: %s", exc)
-            return error_response(503, "authentication unavailable (token store unreadable)"), None
-        if who is None:
-            return error_response(401, "invalid or revoked token",
-                                  {"www-authenticate": f'{_REALM}, error="invalid_token"'}), None
-        if needed and needed not in who.scopes:
-            return error_response(403, f"token {who.name!r} lacks the {needed!r} scope",
-                                  {"www-authenticate": f'{_REALM}, error="insufficient_scope", scope="{needed}"'}), None
-        return None, who
+
+
+def _authenticate(verifier: TokenVerifier, scope: Scope, needed: str) -> Principal | JSONResponse:
+    """The request's principal, or the refusal to send (401, 403; 503 when the store is unusable)."""
+    token = _bearer(scope)
+    if token is None:
+        return error_response(401, "missing bearer token (Authorization: Bearer <token>)",
+                              {"www-authenticate": _REALM})
+    try:
+        who = verifier.verify(token)
+    except TokenError as exc:  # a broken store lets no one in
+        _log.error("token store unusable: %s", exc)
+        return error_response(503, "authentication unavailable (token store unreadable)")
+    if who is None:
+        return error_response(401, "invalid or revoked token", {"www-authenticate": f'{_REALM}, error="invalid_token"'})
+    if needed and needed not in who.scopes:
+        return error_response(403, f"token {who.name!r} lacks the {needed!r} scope",
+                              {"www-authenticate": f'{_REALM}, error="insufficient_scope", scope="{needed}"'})
+    return who
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -91,6 +91,14 @@ def test_a_revoked_token_is_refused_from_the_next_request(client, tokens):
     assert client.get("/health", headers=bearer(tokens.ops)).status_code == 200
 
 
+def test_a_store_made_unsafe_while_serving_lets_no_one_in(client, tokens):
+    tokens.path.chmod(0o666)
+    refused = client.get("/health", headers=bearer(tokens.ops))
+    assert refused.status_code == 503 and "token store" in refused.json()["detail"]
+    tokens.path.chmod(0o600)
+    assert client.get("/health", headers=bearer(tokens.ops)).status_code == 200
+
+
 def test_auth_comes_before_the_body_is_read_and_unknown_paths_need_a_token(client, tokens):
     bad_json = client.post("/edits", content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code == 401
