@@ -232,7 +232,7 @@ class TextToText(nn.Module):
         load_weights(info.path, model)
         options = {k: cfg[k] for k in ("max_input_length", "max_target_length", "max_new_tokens") if k in cfg}
         t2t = cls(kind, model, tokenizer, labels=tuple(cfg.get("labels") or ()), **options)
-        return t2t.to(resolve_device(device) if isinstance(device, str) else device).eval()
+        return t2t.to(resolve_device(device)).eval()
 
 
 def text_to_text_from_config(cfg: Any) -> TextToText:
