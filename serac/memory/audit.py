@@ -130,6 +130,47 @@ class AuditRecord:
         )
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a memory mutation is about to commit, handed to the commit step for its record."""
+
+    action: str
+    context: AuditContext
+    edit_ids: tuple[str, ...] = ()
+    edit_sources: tuple[str, ...] = ()
+    """``file#row`` of each added edit, aligned with ``edit_ids`` (may be all empty)."""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown audit action {self.action!r}; expected one of {ACTIONS}")
+
+
+def record_change(root: str | Path, change: Change, version_before: int, version_after: int,
+                  details: Mapping[str, Any] | None = None) -> AuditRecord:
+    """:func:`append` for ``change``; call while holding the write lock, after writing the manifest
+    of ``version_after`` and before swapping ``CURRENT``."""
+    return append(root, change.context, action=change.action, version_before=version_before,
+                  version_after=version_after, edit_ids=change.edit_ids, edit_sources=change.edit_sources,
+                  details=details)
+
+
+def copy_trail(root: str | Path, dest: str | Path, upto: int) -> None:
+    """Copy the records of ``root``'s trail up to version ``upto`` (a prefix: the chain stays whole) to ``dest``."""
+    source = audit_path(root)
+    if not source.is_file():
+        return
+    with open(source, "rb") as src, open(audit_path(dest), "wb") as out:
+        for raw in src:
+            try:
+                if int(json.loads(raw)["version_after"]) > upto:
+                    break
+            except (ValueError, KeyError, TypeError):
+                pass  # an unreadable line is copied as it is: verify reports it in the copy too
+            out.write(raw)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def with_reason(context: AuditContext | None, reason: str | None = None, source: str = "python") -> AuditContext:
     """``context`` (default :meth:`AuditContext.local` from ``source``) with ``reason`` filled in when given."""
     context = context if context is not None else AuditContext.local(source=source)
