@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from serac.cli.app import ParamsOpt, fail
 from serac.cli.editor_cmds import MemoryOpt, _config, memory_app
 from serac.config import DEFAULT_PARAMS
+
+if TYPE_CHECKING:
+    from serac.memory.audit import AuditRecord
 
 
 @memory_app.command("history")
@@ -38,7 +41,7 @@ def memory_history(
         if as_json:
             typer.echo(json.dumps({**record.to_json(), "committed": committed}, ensure_ascii=True))
         else:
-            typer.echo(audit.format_record(record, committed, edit_id))
+            typer.echo(format_record(record, committed, edit_id))
     if not as_json:
         what = f" naming {audit.escape_text(edit_id)}" if edit_id is not None else ""
         typer.echo(f"{len(pairs)} change(s){what} in {audit.escape_text(str(audit.audit_path(root)))}", err=True)
@@ -48,3 +51,30 @@ def memory_history(
         if problems:
             raise typer.Exit(1)
         typer.echo("audit trail verified: hash chain intact, every version accounted for", err=True)
+
+
+def format_record(record: AuditRecord, committed: bool = True, edit_id: str | None = None) -> str:
+    """One line per record, escaped for the terminal; ``edit_id`` adds that edit's row source."""
+    from serac.memory.audit import escape_text
+
+    ids = record.edit_ids
+    parts = [
+        f"#{record.seq}", record.at, record.action,
+        f"v{record.version_before}->v{record.version_after}" + ("" if committed else " (not committed)"),
+        f"by {record.actor}",
+    ]
+    if record.source:
+        parts.append(f"via {record.source}")
+    if record.reason:
+        parts.append(f'reason "{record.reason}"')
+    if ids:
+        parts.append(f"{len(ids)} edit(s): " + ", ".join(ids[:3]) + (f", ... (+{len(ids) - 3})" if len(ids) > 3 else ""))
+    if edit_id is not None and record.source_of(edit_id):
+        parts.append(f"from {record.source_of(edit_id)}")
+    sealed = [s["name"] for s in record.details.get("segments_written", ()) if s.get("index")]
+    dropped = record.details.get("segments_dropped", ())
+    if sealed:
+        parts.append(f"sealed {', '.join(sealed)}")
+    if dropped:
+        parts.append(f"dropped {len(dropped)} segment(s)")
+    return escape_text(" ".join(parts))

@@ -346,29 +346,6 @@ def escape_text(text: str) -> str:
     return "".join(out)
 
 
-def format_record(record: AuditRecord, committed: bool = True, edit_id: str | None = None) -> str:
-    """One human-readable line (escaped for the terminal); ``edit_id`` adds that edit's row source."""
-    ids = record.edit_ids
-    shown = ", ".join(ids[:3]) + (f", ... (+{len(ids) - 3})" if len(ids) > 3 else "")
-    parts = [
-        f"#{record.seq}", record.at, record.action,
-        f"v{record.version_before}->v{record.version_after}" + ("" if committed else " (not committed)"),
-        f"by {record.actor}",
-    ]
-    if record.source:
-        parts.append(f"via {record.source}")
-    if record.reason:
-        parts.append(f"reason {json.dumps(record.reason, ensure_ascii=False)}")
-    if ids:
-        parts.append(f"{len(ids)} edit(s): {shown}")
-    if edit_id is not None and record.source_of(edit_id):
-        parts.append(f"from {record.source_of(edit_id)}")
-    extra = {k: v for k, v in record.details.items() if v}
-    if extra:
-        parts.append(json.dumps(extra, sort_keys=True, ensure_ascii=False))
-    return escape_text(" ".join(parts))
-
-
 # ---------------------------------------------------------------- internals
 
 
