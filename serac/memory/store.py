@@ -259,9 +259,7 @@ class EditMemory:
         version. A removed id that comes back gets a new row. Raises ValueError when
         ``encoder_fingerprint`` or the embedding dimension differs from the memory's (fixed
         once it holds any row; see :meth:`reembed`), or when rows are not L2-normalised.
-
-        Every mutation that commits a version appends one record to the memory's audit trail
-        (:mod:`serac.memory.audit`) as made by ``audit`` (default: this process's OS user).
+        Each mutation that commits appends an audit record (:mod:`serac.memory.audit`) by ``audit`` (default: OS user).
         """
         records = list(records)
         return self.add_table(records_to_table(records), embeddings, encoder_fingerprint, audit=audit)
@@ -321,12 +319,10 @@ class EditMemory:
             if view.manifest is None or view.n_live == view.rows:
                 return view.version
             keep = np.flatnonzero(view.live_mask())
-            change = Change("compact", with_reason(audit))
-            self._view = self._versions.rewrite(view, keep, None, view.fingerprint or "", change)
+            self._view = self._versions.rewrite(view, keep, None, view.fingerprint or "", Change("compact", with_reason(audit)))
             return self._view.version
 
-    def reembed(self, embeddings: np.ndarray, encoder_fingerprint: str, *,
-                audit: AuditContext | None = None) -> int:
+    def reembed(self, embeddings: np.ndarray, encoder_fingerprint: str, *, audit: AuditContext | None = None) -> int:
         """Replace every embedding (e.g. after the encoder changed); returns the new version.
 
         ``embeddings`` must be [len(self), dim] aligned with :meth:`records` / :meth:`ids`;
@@ -344,8 +340,7 @@ class EditMemory:
             if view.manifest is None:
                 return view.version
             change = Change("reembed", with_reason(audit))
-            self._view = self._versions.rewrite(view, np.flatnonzero(view.live_mask()), emb, encoder_fingerprint,
-                                                change)
+            self._view = self._versions.rewrite(view, np.flatnonzero(view.live_mask()), emb, encoder_fingerprint, change)
             return self._view.version
 
     def snapshot(self, dest_dir: str | Path) -> Path:
