@@ -45,6 +45,8 @@ def memory_history(
     if not as_json:
         what = f" naming {audit.escape_text(edit_id)}" if edit_id is not None else ""
         typer.echo(f"{len(pairs)} change(s){what} in {audit.escape_text(str(audit.audit_path(root)))}", err=True)
+        if pairs and edit_id is None and pairs[0][0].version_before > 0:
+            typer.echo(f"the trail starts at v{pairs[0][0].version_before} (earlier changes were not audited)", err=True)
     if verify:
         for problem in problems:
             typer.echo(f"problem: {audit.escape_text(problem)}", err=True)

@@ -327,8 +327,8 @@ def verify(root: str | Path) -> list[str]:
             problems.append(f"{where}: {manifest} is not the manifest this record names")
     if last_after is not None and current > last_after:
         problems.append(f"{path}: v{last_after + 1}..v{current} changed without an audit record")
-    if last_after is None and not records and current > 0 and path.exists():
-        problems.append(f"{path}: no readable record, memory at v{current}")
+    if last_after is None and current > 0:
+        problems.append(f"{path}: no committed record, yet the memory is at v{current}")
     return problems
 
 

@@ -94,6 +94,12 @@ def test_verify_catches_a_rehashed_edit_by_the_chain(tmp_path):
     assert any("prev_hash" in p and ":2 " in p for p in audit.verify(tmp_path))
 
 
+def test_a_memory_without_any_trail_fails_verification(tmp_path):
+    assert audit.verify(tmp_path) == []  # empty memory: nothing to account for
+    layout.write_current(tmp_path, 2)
+    assert any("no committed record" in p for p in audit.verify(tmp_path))
+
+
 def test_unaudited_versions_are_reported(tmp_path):
     append_change(tmp_path, 0, ["a"])
     layout.write_current(tmp_path, 3)  # two changes by a writer that kept no trail
