@@ -155,15 +155,20 @@ def _append_many(root: str, worker: int, n: int) -> None:
             layout.write_current(path, current + 1)
 
 
-def test_concurrent_writer_processes_keep_one_intact_chain(tmp_path):
-    workers, each = 4, 15
+def run_writers(target, root: Path, workers: int, each: int) -> None:
+    """``workers`` spawned processes running ``target(root, worker, each)`` at once; each must exit cleanly."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(str(tmp_path), w, each)) for w in range(workers)]
+    procs = [ctx.Process(target=target, args=(str(root), w, each)) for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
+        p.join(300)
         assert p.exitcode == 0
+
+
+def test_concurrent_writer_processes_keep_one_intact_chain(tmp_path):
+    workers, each = 4, 15
+    run_writers(_append_many, tmp_path, workers, each)
     records = audit.read_records(tmp_path)
     assert [r.seq for r in records] == list(range(1, workers * each + 1))
     assert sorted(i for r in records for i in r.edit_ids) == sorted(f"{w}-{i}" for w in range(workers)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import pytest
+from test_audit import run_writers
 from test_store import FP, make_records, unit_rows
 
 from serac.config import MemoryConfig
@@ -110,13 +110,7 @@ def _writer(root: str, worker: int, n: int) -> None:
 def test_concurrent_writer_processes(tmp_path):
     root = tmp_path / "memory"
     workers, each = 3, 6
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(root), w, each)) for w in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(300)
-        assert p.exitcode == 0
+    run_writers(_writer, root, workers, each)
     records = audit.read_records(root)
     memory = EditMemory.open(root, CFG)
     assert len(memory) == workers * each == len(records)
