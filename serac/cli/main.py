@@ -2,6 +2,7 @@
 
 # Each module below registers its commands on ``app`` when imported.
 from serac.cli import (  # noqa: F401
+    audit_cmd,
     data_prepare,
     data_validate,
     editor_cmds,

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from serac import __version__
 from serac.auth import TokenVerifier
-from serac.serve.auth import BearerAuth, requires, security_scheme
+from serac.memory.audit import MAX_REASON_CHARS, AuditContext
+from serac.serve.auth import ANONYMOUS, BearerAuth, requires, security_scheme
 from serac.serve.errors import error_response, validation_detail
 from serac.serve.limits import BodyLimit
 from serac.serve.schemas import (
@@ -66,15 +67,20 @@ def create_app(service: EditService, verifier: TokenVerifier | None) -> FastAPI:
                               index_kind=memory.stats()["index_kind"], threshold=service.editor.config.threshold)
 
     @app.post("/edits", response_model=EditsResponse, responses=_ERRORS, **requires("write"))
-    def add_edits(body: EditsRequest) -> EditsResponse:
+    def add_edits(body: EditsRequest, request: Request) -> EditsResponse:
         """Add edits (idempotent: the id is the content hash); visible to the next query, durable once answered."""
-        result = service.add(body.edits)
+        result = service.add(body.edits, audit=audit_context(request, body.reason))
         return EditsResponse(added=result.added, skipped=result.skipped, memory_version=result.version)
 
     @app.delete("/edits/{edit_id}", response_model=DeleteResponse, responses=_ERRORS, **requires("admin"))
-    def delete_edit(edit_id: str = Path(min_length=1, max_length=128)) -> DeleteResponse:
+    def delete_edit(
+        request: Request,
+        edit_id: str = Path(min_length=1, max_length=128),
+        reason: str | None = Query(default=None, max_length=MAX_REASON_CHARS,
+                                   description="Why (a ticket id or note), for the audit trail."),
+    ) -> DeleteResponse:
         """Forget an edit; it stops matching at once. ``removed`` is false when it was not live."""
-        result = service.remove(edit_id)
+        result = service.remove(edit_id, audit=audit_context(request, reason))
         return DeleteResponse(edit_id=edit_id, removed=bool(result.removed), memory_version=result.version)
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS, **requires("read"))
@@ -102,3 +108,10 @@ def create_app(service: EditService, verifier: TokenVerifier | None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.config.max_body_bytes)
     app.add_middleware(BearerAuth, verifier=verifier, routes=app.router.routes)
     return app
+
+
+def audit_context(request: Request, reason: str | None) -> AuditContext:
+    """Who (the authenticated token's name), why and from which client address, for the audit trail."""
+    principal = getattr(request.state, "principal", ANONYMOUS)
+    client = request.client.host if request.client is not None else "unknown"
+    return AuditContext(actor=str(principal), reason=reason, source=f"api {client}")
