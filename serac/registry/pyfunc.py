@@ -192,18 +192,30 @@ def editor_with_memory(editor_dir: str | Path, memory_root: str | Path, out_dir:
     The components are copied byte for byte (so the same components with the same memory
     version give the same :func:`tree_sha256`); only ``memory/`` and the ``memory`` entry of
     ``editor.json`` (what :meth:`SeracEditor.load` reads: version, edits, included) change.
+    A memory embedded by another scope encoder (edits ingested with a newer editor, or a
+    retrained one) is re-embedded in the copy; the live memory is never written.
     """
+    from serac.editor import SeracEditor
     from serac.editor.editor import EDITOR_FILE, read_editor_meta
     from serac.memory import EditMemory
 
     editor_dir, out_dir = Path(editor_dir), Path(out_dir)
     meta = read_editor_meta(editor_dir)
-    memory = EditMemory.open(memory_root)
     shutil.copytree(editor_dir, out_dir, ignore=lambda folder, names: ["memory"] if Path(folder) == editor_dir else [])
-    memory.snapshot(out_dir / "memory")
+    EditMemory.open(memory_root).snapshot(out_dir / "memory")
+    memory = EditMemory.open(out_dir / "memory")
+    if len(memory) and memory.encoder_fingerprint != _scope_fingerprint(out_dir):
+        SeracEditor.load(out_dir, memory_root=out_dir / "memory").sync_memory()
+        memory = EditMemory.open(out_dir / "memory")
     meta["memory"] = {"version": memory.version, "edits": len(memory), "included": True}
     (out_dir / EDITOR_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out_dir
+
+
+def _scope_fingerprint(editor_dir: Path) -> str:
+    from serac.models.scope import ScopeClassifier
+
+    return ScopeClassifier.load(editor_dir / "scope", device="cpu").encoder_fingerprint()
 
 
 def log_editor_model(

@@ -16,9 +16,7 @@ reused instead of registering another one, so a retried task or a re-run adds no
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
@@ -33,12 +31,14 @@ from serac.registry.pyfunc import (
     log_editor_model,
     tree_sha256,
 )
-from serac.registry.tracking import start_run
+from serac.registry.tracking import configure_mlflow, start_run
 
-__all__ = ["CARRIED_TAGS", "REFRESH_OF_TAG", "refresh_champion_memory"]
+__all__ = ["CARRIED_TAGS", "MEMORY_MD5_TAG", "REFRESH_OF_TAG", "refresh_champion_memory"]
 
 CARRIED_TAGS = ("es", "dd", "eval_set", "dataset", "data.dvc_md5", "git.commit")
 """Champion version tags the refreshed version keeps: the gate's inputs and what the components were built from."""
+MEMORY_MD5_TAG = "memory.dvc_md5"
+"""Model-version tag: the DVC md5 of the memory the version serves (when DVC tracks it)."""
 REFRESH_OF_TAG = "serac.memory_refresh_of"
 """Tag of a refreshed version: the version whose components it serves."""
 
@@ -47,39 +47,42 @@ def refresh_champion_memory(
     registry: RegistryConfig,
     tracking: TrackingConfig,
     memory_root: str | Path,
-    tags: Mapping[str, Any] | None = None,
+    memory_md5: str | None = None,
 ) -> ModelVersion | None:
     """Register the champion's components with a snapshot of ``memory_root`` and make that version champion.
 
-    Returns the version now champion, or None when there is no champion to refresh. ``tags``
-    (e.g. ``{"memory.dvc_md5": ...}``) go on the new version and on its MLflow run.
+    Returns the version now champion (the champion itself when it already serves exactly this
+    memory: the same ``memory.dvc_md5``, or the same bytes), or None when there is no champion.
+    ``memory_md5``, the memory's DVC md5, is tagged on the new version as ``memory.dvc_md5``.
+    Safe to call every run: nothing is registered while the champion is up to date.
     """
-    with start_run(tracking, run_name="memory-refresh", tags={"stage": "memory-refresh", **(tags or {})}) as run:
-        client = MlflowClient()
-        champion = version_by_alias(client, registry.model_name, registry.champion_alias)
-        if champion is None:
-            mlflow.set_tag("memory_refresh", "skipped: no champion")
-            return None
-        with tempfile.TemporaryDirectory(prefix="serac-refresh-") as tmp:
-            source = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{registry.model_name}/{champion.version}", dst_path=str(Path(tmp) / "champion")
-            )
-            staged = editor_with_memory(Path(source) / "artifacts" / EDITOR_ARTIFACT, memory_root,
-                                        Path(tmp) / EDITOR_ARTIFACT)  # fmt: skip
-            version = _same_bytes(client, registry.model_name, tree_sha256(staged))
-            if version is None:
-                carried = {k: v for k, v in (champion.tags or {}).items() if k in CARRIED_TAGS}
-                version = log_editor_model(staged, registry.model_name, input_example=None,
-                                           tags={**carried, **(tags or {}), REFRESH_OF_TAG: champion.version})
-        if str(version.version) != str(champion.version):
-            client.set_registered_model_alias(registry.model_name, registry.champion_alias, str(version.version))
-            reason = (f"memory refresh: the components of v{champion.version} with memory "
-                      f"v{version.tags.get('memory.version')} ({version.tags.get('memory.edits')} edits)")
-            for key, value in (("promotion.decision", "memory refresh"), ("promotion.reason", reason),
-                               ("promotion.champion_before", str(champion.version))):  # fmt: skip
-                client.set_model_version_tag(registry.model_name, str(version.version), key, value)
-            client.set_tag(run.info.run_id, "promotion.reason", reason)
-        return client.get_model_version(registry.model_name, str(version.version))
+    configure_mlflow(tracking)
+    client = MlflowClient()
+    champion = version_by_alias(client, registry.model_name, registry.champion_alias)
+    if champion is None:
+        return None
+    if memory_md5 is not None and (champion.tags or {}).get(MEMORY_MD5_TAG) == memory_md5:
+        return champion
+    with tempfile.TemporaryDirectory(prefix="serac-refresh-") as tmp:
+        source = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{registry.model_name}/{champion.version}", dst_path=str(Path(tmp) / "champion")
+        )
+        staged = editor_with_memory(Path(source) / "artifacts" / EDITOR_ARTIFACT, memory_root,
+                                    Path(tmp) / EDITOR_ARTIFACT)  # fmt: skip
+        version = _same_bytes(client, registry.model_name, tree_sha256(staged))
+        if version is None:
+            carried = {k: v for k, v in (champion.tags or {}).items() if k in CARRIED_TAGS}
+            tags = {**carried, MEMORY_MD5_TAG: memory_md5, REFRESH_OF_TAG: champion.version}
+            with start_run(tracking, run_name="memory-refresh", tags={"stage": "memory-refresh"}):
+                version = log_editor_model(staged, registry.model_name, input_example=None, tags=tags)
+    if str(version.version) != str(champion.version):
+        client.set_registered_model_alias(registry.model_name, registry.champion_alias, str(version.version))
+        reason = (f"memory refresh: the components of v{champion.version} with memory "
+                  f"v{version.tags.get('memory.version')} ({version.tags.get('memory.edits')} edits)")
+        for key, value in (("promotion.decision", "memory refresh"), ("promotion.reason", reason),
+                           ("promotion.champion_before", str(champion.version))):  # fmt: skip
+            client.set_model_version_tag(registry.model_name, str(version.version), key, value)
+    return client.get_model_version(registry.model_name, str(version.version))
 
 
 def _same_bytes(client: MlflowClient, model_name: str, artifact_sha256: str) -> ModelVersion | None:

@@ -67,8 +67,7 @@ def champion(store, packaged):
     with start_run(store, run_name="package"):
         first = log_editor_model(directory, NAME, input_example=None, tags={"data.dvc_md5": "abc.dir"})
     assert promote(MlflowClient(), NAME, first.version, GATE, RegistryConfig(model_name=NAME)).promote
-    refreshed = refresh_champion_memory(RegistryConfig(model_name=NAME), store, live,
-                                        tags={"memory.dvc_md5": "feed.dir"})  # fmt: skip
+    refreshed = refresh_champion_memory(RegistryConfig(model_name=NAME), store, live, memory_md5="feed.dir")
     return first, refreshed
 
 
@@ -134,9 +133,10 @@ def test_the_champion_served_by_mlflow_answers_edited_queries_from_the_edit(stor
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_refreshing_the_same_memory_again_registers_nothing(store, champion, packaged):
     _, refreshed = champion
-    again = refresh_champion_memory(RegistryConfig(model_name=NAME), store, packaged[1])
-    assert str(again.version) == str(refreshed.version)
-    assert again.tags[ARTIFACT_SHA256_TAG] == refreshed.tags[ARTIFACT_SHA256_TAG]
+    same_md5 = refresh_champion_memory(RegistryConfig(model_name=NAME), store, packaged[1], memory_md5="feed.dir")
+    same_bytes = refresh_champion_memory(RegistryConfig(model_name=NAME), store, packaged[1])  # no md5: compared
+    assert str(same_md5.version) == str(same_bytes.version) == str(refreshed.version)
+    assert same_bytes.tags[ARTIFACT_SHA256_TAG] == refreshed.tags[ARTIFACT_SHA256_TAG]
     assert len(MlflowClient().search_model_versions(f"name = '{NAME}'")) == 2
 
 
