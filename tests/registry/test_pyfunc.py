@@ -127,3 +127,21 @@ def test_a_retried_registration_in_the_same_run_returns_the_version_already_regi
     assert first.run_id == run.info.run_id and len(first.tags[ARTIFACT_SHA256_TAG]) == 64
     with start_run(store, run_name="register-again"):  # another run is another registration
         assert str(log_editor_model(directory, name, input_example=None).version) == "2"
+
+
+def test_a_memory_embedded_by_another_encoder_is_reembedded_in_the_logged_copy_only(editor_dir, tmp_path):
+    """Edits ingested with a newer (e.g. rejected) editor: the snapshot a version serves must match its own scope."""
+    import numpy as np
+
+    from serac.registry.pyfunc import editor_with_memory
+
+    directory, _ = editor_dir
+    live = tmp_path / "live"
+    memory = EditMemory.open(live, MemoryConfig(root=str(live)))
+    memory.add([PM], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), "another-encoder")
+    out = editor_with_memory(directory, live, tmp_path / "logged")
+    own = ScopeClassifier.load(directory / "scope").encoder_fingerprint()
+    assert EditMemory.open(out / "memory").encoder_fingerprint == own != "another-encoder"
+    assert EditMemory.open(live).encoder_fingerprint == "another-encoder" and EditMemory.open(live).version == 1
+    reloaded = SeracEditor.load(out)
+    assert reloaded.memory.ids() == [PM.edit_id] and reloaded.predict([QUERIES[0]])[0].edit_id == PM.edit_id
