@@ -14,16 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from serac.data.schema import EditRecord
-from serac.evaluation.metrics import normalize_answer
 from serac.evaluation.results import KSpec
+from serac.metrics import normalize_answer
 from serac.models.base import BaseModel
+from serac.tasks import TASK_SPECS
 
 DEFAULT_KS: tuple[KSpec, ...] = (1, 10, 100, 1000, "all")
 
-DD_KIND_BY_TASK: dict[str, str] = {"qa": "changed", "fact": "changed", "convsent": "changed", "fc": "accuracy",
-                                 "qa_hard": "changed"}
-"""Drawdown per task: ``changed`` (share of out-of-scope answers that differ from the base model's)
-for generation, ``accuracy`` (base accuracy minus edited accuracy) for true/false claims."""
 TRUE_FALSE = frozenset({"true", "false"})
 
 
@@ -51,8 +48,8 @@ def infer_task(records: Sequence[EditRecord]) -> str:
 
 
 def drawdown_kind(task: str, records: Sequence[EditRecord] = ()) -> str:
-    """``accuracy`` for true/false tasks (task ``fc``, or every label true/false), else ``changed``."""
-    if DD_KIND_BY_TASK.get(task) == "accuracy":
+    """``accuracy`` for true/false tasks (the task's ``TaskSpec.dd_kind``, or every label true/false), else ``changed``."""
+    if task in TASK_SPECS and TASK_SPECS[task].dd_kind == "accuracy":
         return "accuracy"
     labels = [r.edit_label for r in records] + [e.label for r in records for e in r.out_of_scope if e.label is not None]
     if labels and all(normalize_answer(x) in TRUE_FALSE for x in labels):

@@ -10,6 +10,7 @@ majority cannot drown the positives.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from serac.config import TrainConfig
 from serac.data.schema import EditRecord
-from serac.evaluation.metrics import scope_metrics
+from serac.metrics import scope_metrics
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
 from serac.training.examples import ScopePair, nearest_neighbours, scope_pairs
 from serac.training.loop import TrainHook, TrainResult, train_loop
@@ -67,6 +68,41 @@ def scope_eval_fn(scope: ScopeClassifier, records: Sequence[EditRecord], pairs: 
     return evaluate
 
 
+@dataclass(frozen=True)
+class ScopeSetup:
+    """What both scope trainings start from: the edits as text and the train / validation pairs."""
+
+    edit_texts: list[str]
+    pairs: list[ScopePair]
+    val_pairs: list[ScopePair]
+
+    @classmethod
+    def of(cls, scope: ScopeClassifier, records: Sequence[EditRecord], val_records: Sequence[EditRecord],
+           hard_negatives: int) -> ScopeSetup:
+        """Pairs with hard negatives found by the scope's current embedding (the trained one for the cross-encoder)."""
+        emb = scope.embedding
+        return cls(emb.edit_texts(records), build_pairs(emb, records, hard_negatives),
+                   build_pairs(emb, val_records, hard_negatives))
+
+    def fit(self, module: torch.nn.Module, param_groups: list[dict], loss_fn, cfg: TrainConfig, out_dir: str | Path, *,
+            judged_by: ScopeClassifier, val_records: Sequence[EditRecord], threshold: float,
+            hooks: Sequence[TrainHook], desc: str) -> TrainResult:
+        """:func:`train_loop` over the pairs, model selection by balanced accuracy of ``judged_by`` on the val pairs."""
+        return train_loop(
+            module,
+            param_groups,
+            loss_fn,
+            len(self.pairs),
+            cfg,
+            Path(out_dir),
+            eval_fn=scope_eval_fn(judged_by, val_records, self.val_pairs, threshold) if self.val_pairs else None,
+            eval_metric="balanced_acc",
+            higher_is_better=True,
+            hooks=hooks,
+            desc=desc,
+        )
+
+
 def train_embedding_scope(
     scope: ScopeClassifier,
     records: Sequence[EditRecord],
@@ -80,34 +116,21 @@ def train_embedding_scope(
 ) -> TrainResult:
     """Fine-tune the embedding scope classifier (encoder + calibration scalars)."""
     emb = scope.embedding
-    edit_texts = emb.edit_texts(records)
-    pairs = build_pairs(emb, records, hard_negatives)
-    val_pairs = build_pairs(emb, val_records, hard_negatives)
-
+    setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
     positives = [{r.edit_input, *(e.input for e in r.in_scope)} for r in records]
 
     def loss_fn(indices: list[int]) -> torch.Tensor:
-        batch = [pairs[i] for i in indices]
+        batch = [setup.pairs[i] for i in indices]
         queries = [p.query for p in batch]
         edit_ids = [p.edit for p in batch]
         # every (query, edit) combination of the batch: the explicit pairs on the diagonal,
         # in-batch negatives elsewhere; a cell is positive iff the query is in that edit's scope
-        logits = emb.logit_matrix([edit_texts[e] for e in edit_ids], queries)
+        logits = emb.logit_matrix([setup.edit_texts[e] for e in edit_ids], queries)
         return balanced_bce(logits, inbatch_targets(queries, edit_ids, positives).to(logits.device))
 
-    return train_loop(
-        emb,
-        emb.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay),
-        loss_fn,
-        len(pairs),
-        cfg,
-        Path(out_dir),
-        eval_fn=scope_eval_fn(_embedding_only(scope), val_records, val_pairs, threshold) if val_pairs else None,
-        eval_metric="balanced_acc",
-        higher_is_better=True,
-        hooks=hooks,
-        desc="scope (embedding)",
-    )
+    return setup.fit(emb, emb.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay), loss_fn, cfg, out_dir,
+                     judged_by=_embedding_only(scope), val_records=val_records, threshold=threshold, hooks=hooks,
+                     desc="scope (embedding)")
 
 
 def train_cross_scope(
@@ -125,33 +148,19 @@ def train_cross_scope(
     cross: CrossEncoderScope | None = scope.cross
     if cross is None:
         raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
-    edit_texts = scope.embedding.edit_texts(records)
-    pairs = build_pairs(scope.embedding, records, hard_negatives)
-    val_pairs = build_pairs(scope.embedding, val_records, hard_negatives)
+    setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
 
     def loss_fn(indices: list[int]) -> torch.Tensor:
-        batch = [pairs[i] for i in indices]
-        logits = cross.logits([edit_texts[p.edit] for p in batch], [p.query for p in batch])
+        batch = [setup.pairs[i] for i in indices]
+        logits = cross.logits([setup.edit_texts[p.edit] for p in batch], [p.query for p in batch])
         targets = torch.tensor([float(p.in_scope) for p in batch], device=logits.device)
         return balanced_bce(logits, targets)
 
-    return train_loop(
-        cross,
-        [{"params": list(cross.parameters()), "lr": cfg.lr}],
-        loss_fn,
-        len(pairs),
-        cfg,
-        Path(out_dir),
-        eval_fn=scope_eval_fn(scope, val_records, val_pairs, threshold) if val_pairs else None,
-        eval_metric="balanced_acc",
-        higher_is_better=True,
-        hooks=hooks,
-        desc="scope (cross-encoder)",
-    )
+    return setup.fit(cross, [{"params": list(cross.parameters()), "lr": cfg.lr}], loss_fn, cfg, out_dir,
+                     judged_by=scope, val_records=val_records, threshold=threshold, hooks=hooks,
+                     desc="scope (cross-encoder)")
 
 
 def _embedding_only(scope: ScopeClassifier) -> ScopeClassifier:
     """A view of ``scope`` scored by its embedding part alone (for the embedding run's eval)."""
-    from dataclasses import replace
-
     return ScopeClassifier(replace(scope.config, kind="embedding"), scope.embedding, None)

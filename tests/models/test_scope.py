@@ -13,7 +13,8 @@ from serac.config import ScopeConfig
 from serac.data.schema import EditRecord
 from serac.models.artifacts import ArtifactError
 from serac.models.encoder import TextEncoder
-from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier, format_edit
+from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
+from serac.text import format_edit
 
 EDITS = [
     "Who is the president of France? Emmanuel Macron",

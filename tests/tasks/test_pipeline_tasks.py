@@ -61,9 +61,9 @@ def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
     from tiny import tiny_counterfactual
 
     from serac.config import ProjectConfig, TasksConfig, TrainConfig, TrainingConfig
-    from serac.evaluation.tasks import TaskContext
     from serac.models.counterfactual import CounterfactualModel
-    from serac.pipeline.tasks import train_task_counterfactual
+    from serac.tasks import TaskContext
+    from serac.training.editor import train_counterfactual_model
 
     start = tiny_counterfactual()
     start.save(tmp_path / "start")
@@ -72,12 +72,12 @@ def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
                         tasks=TasksConfig(init_counterfactual=str(tmp_path / "start")))
     cfg = replace(cfg, editor=replace(cfg.editor, device="cpu"))
     recs = [source(i) for i in range(2)]
-    result = train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg))
+    _, result = train_counterfactual_model(cfg, recs, [], tmp_path / "work", ctx=TaskContext(config=cfg))
     assert result is not None and result.steps == 1
     tuned = CounterfactualModel.load(tmp_path / "work" / "counterfactual")
     # the tiny starting model, not the configured MiniLM default: same (tiny) width
     assert tuned.text_to_text.model.config.encoder.hidden_size == start.text_to_text.model.config.encoder.hidden_size
-    assert train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg)) is None  # reused
+    assert train_counterfactual_model(cfg, recs, [], tmp_path / "work", ctx=TaskContext(config=cfg))[1] is None  # reused
 
 
 def test_serac_train_base_learns_the_tasks_pre_edit_world(tmp_path, monkeypatch):
