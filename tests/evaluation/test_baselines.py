@@ -125,6 +125,7 @@ def test_evaluate_all_runs_serac_and_every_baseline_on_the_same_groups(tmp_path,
     assert [r.method for r in results] == ["serac", "unedited", "lu", "ft"]
     serac, unedited, lu, ft = results
     assert ft.skipped and not serac.skipped
+    assert [m.n_groups for m in serac.per_k] == [2, 2]  # k=1 has 8 possible groups: max_groups_per_k bounds it
     for r in (serac, unedited, lu):
         assert [(m.k, m.n_groups, m.n_queries) for m in r.per_k] == [(m.k, m.n_groups, m.n_queries)
                                                                      for m in serac.per_k]

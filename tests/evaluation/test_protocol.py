@@ -262,3 +262,12 @@ def test_evaluation_config_reads_params_and_checks_values(tmp_path):
         EvaluationConfig(ks=(0,))
     with pytest.raises(ConfigError, match="baselines"):
         EvaluationConfig(baselines=("mend",))
+
+
+def test_protocol_options_read_the_evaluation_section_under_the_protocols_names():
+    from serac.config import EvaluationConfig
+
+    cfg = EvaluationConfig(seed=4, max_groups_per_k=3, max_queries_per_k=50, batch_size=8)
+    options = ProtocolOptions.of(cfg, progress=False)
+    assert (options.seed, options.max_groups, options.max_queries, options.batch_size) == (4, 3, 50, 8)
+    assert not options.progress and options.work_dir is None

@@ -33,6 +33,14 @@ def test_an_overlay_for_another_dataset_is_refused(tmp_path):
         task_config(tmp_path / "params.yaml", "fc")
 
 
+def test_qa_and_fact_run_on_any_dataset_and_an_unknown_task_is_a_config_error(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tasks": {"overlays": {"qa": "o.yaml"}}}))
+    (tmp_path / "o.yaml").write_text(yaml.safe_dump({"training": {"dataset": "zsre"}}))
+    assert task_config(tmp_path / "params.yaml", "qa").training.dataset == "zsre"
+    with pytest.raises(ConfigError, match="unknown task 'poetry'"):
+        task_config(tmp_path / "params.yaml", "poetry")
+
+
 def source(i: int) -> EditRecord:
     return EditRecord("qa", f"What is the capital of Land{i}?", f"City{i}", subject=f"Land{i}",
                       ground_truth=f"Old{i}", in_scope=[Example(f"Land{i} has which capital?", f"City{i}")],
