@@ -37,7 +37,7 @@ from serac.training.examples import label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.judge import train_task_judge
 from serac.training.loop import TrainHook, TrainResult, prefixed
-from serac.training.scope import train_cross_scope, train_embedding_scope
+from serac.training.scope import train_scope_part
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,14 @@ def train_scope(
     scope = ScopeClassifier.from_config(config.scope, device=device)
     tc = config.training
     results: dict[str, TrainResult | None] = {
-        "scope_embedding": train_embedding_scope(
-            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
+        "scope_embedding": train_scope_part(
+            scope, "embedding", train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
             hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
         )
     }
     if config.scope.kind in KINDS_WITH_CROSS:
-        results["scope_cross"] = train_cross_scope(
-            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
+        results["scope_cross"] = train_scope_part(
+            scope, "cross", train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
             hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
         )
     on_main(current_context(), lambda: scope.save(out))

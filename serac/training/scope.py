@@ -68,6 +68,9 @@ def scope_eval_fn(scope: ScopeClassifier, records: Sequence[EditRecord], pairs: 
     return evaluate
 
 
+SCOPE_PARTS = ("embedding", "cross")
+
+
 @dataclass(frozen=True)
 class ScopeSetup:
     """What both scope trainings start from: the edits as text and the train / validation pairs."""
@@ -84,27 +87,10 @@ class ScopeSetup:
         return cls(emb.edit_texts(records), build_pairs(emb, records, hard_negatives),
                    build_pairs(emb, val_records, hard_negatives))
 
-    def fit(self, module: torch.nn.Module, param_groups: list[dict], loss_fn, cfg: TrainConfig, out_dir: str | Path, *,
-            judged_by: ScopeClassifier, val_records: Sequence[EditRecord], threshold: float,
-            hooks: Sequence[TrainHook], desc: str) -> TrainResult:
-        """:func:`train_loop` over the pairs, model selection by balanced accuracy of ``judged_by`` on the val pairs."""
-        return train_loop(
-            module,
-            param_groups,
-            loss_fn,
-            len(self.pairs),
-            cfg,
-            Path(out_dir),
-            eval_fn=scope_eval_fn(judged_by, val_records, self.val_pairs, threshold) if self.val_pairs else None,
-            eval_metric="balanced_acc",
-            higher_is_better=True,
-            hooks=hooks,
-            desc=desc,
-        )
 
-
-def train_embedding_scope(
+def train_scope_part(
     scope: ScopeClassifier,
+    part: str,
     records: Sequence[EditRecord],
     val_records: Sequence[EditRecord],
     cfg: TrainConfig,
@@ -114,9 +100,41 @@ def train_embedding_scope(
     threshold: float = 0.5,
     hooks: Sequence[TrainHook] = (),
 ) -> TrainResult:
-    """Fine-tune the embedding scope classifier (encoder + calibration scalars)."""
-    emb = scope.embedding
+    """Train one part of the scope classifier on the same kind of pairs, selected by balanced accuracy on val.
+
+    ``embedding``: the encoder and calibration scalars, with in-batch negatives, judged by the
+    embedding alone. ``cross``: the cross-encoder, hard negatives from the (trained) embedding,
+    judged by the whole classifier.
+    """
+    if part not in SCOPE_PARTS:
+        raise ValueError(f"scope part must be one of {SCOPE_PARTS}, got {part!r}")
+    if part == "cross" and scope.cross is None:
+        raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
     setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
+    if part == "embedding":
+        module, judged_by, loss_fn = scope.embedding, _embedding_only(scope), _embedding_loss(scope, records, setup)
+        param_groups = module.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay)
+    else:
+        assert scope.cross is not None
+        module, judged_by, loss_fn = scope.cross, scope, _cross_loss(scope.cross, setup)
+        param_groups = [{"params": list(module.parameters()), "lr": cfg.lr}]
+    return train_loop(
+        module,
+        param_groups,
+        loss_fn,
+        len(setup.pairs),
+        cfg,
+        Path(out_dir),
+        eval_fn=scope_eval_fn(judged_by, val_records, setup.val_pairs, threshold) if setup.val_pairs else None,
+        eval_metric="balanced_acc",
+        higher_is_better=True,
+        hooks=hooks,
+        desc="scope (embedding)" if part == "embedding" else "scope (cross-encoder)",
+    )
+
+
+def _embedding_loss(scope: ScopeClassifier, records: Sequence[EditRecord], setup: ScopeSetup):
+    emb = scope.embedding
     positives = [{r.edit_input, *(e.input for e in r.in_scope)} for r in records]
 
     def loss_fn(indices: list[int]) -> torch.Tensor:
@@ -128,37 +146,17 @@ def train_embedding_scope(
         logits = emb.logit_matrix([setup.edit_texts[e] for e in edit_ids], queries)
         return balanced_bce(logits, inbatch_targets(queries, edit_ids, positives).to(logits.device))
 
-    return setup.fit(emb, emb.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay), loss_fn, cfg, out_dir,
-                     judged_by=_embedding_only(scope), val_records=val_records, threshold=threshold, hooks=hooks,
-                     desc="scope (embedding)")
+    return loss_fn
 
 
-def train_cross_scope(
-    scope: ScopeClassifier,
-    records: Sequence[EditRecord],
-    val_records: Sequence[EditRecord],
-    cfg: TrainConfig,
-    out_dir: str | Path,
-    *,
-    hard_negatives: int = 2,
-    threshold: float = 0.5,
-    hooks: Sequence[TrainHook] = (),
-) -> TrainResult:
-    """Train the cross-encoder on the same pairs (hard negatives from the trained embedding)."""
-    cross: CrossEncoderScope | None = scope.cross
-    if cross is None:
-        raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
-    setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
-
+def _cross_loss(cross: CrossEncoderScope, setup: ScopeSetup):
     def loss_fn(indices: list[int]) -> torch.Tensor:
         batch = [setup.pairs[i] for i in indices]
         logits = cross.logits([setup.edit_texts[p.edit] for p in batch], [p.query for p in batch])
         targets = torch.tensor([float(p.in_scope) for p in batch], device=logits.device)
         return balanced_bce(logits, targets)
 
-    return setup.fit(cross, [{"params": list(cross.parameters()), "lr": cfg.lr}], loss_fn, cfg, out_dir,
-                     judged_by=scope, val_records=val_records, threshold=threshold, hooks=hooks,
-                     desc="scope (cross-encoder)")
+    return loss_fn
 
 
 def _embedding_only(scope: ScopeClassifier) -> ScopeClassifier:
