@@ -8,7 +8,8 @@ inside functions and under ``if TYPE_CHECKING:`` (a type-only import is still a
 dependency of the reader: it counts) and ``importlib.import_module("serac...")`` calls
 with a literal name.
 
-A name here is the first part below ``serac`` (``serac.training.loop`` -> ``training``),
+A name here is the first part below ``serac`` (``serac.training.loop`` -> ``training``; ``auth``: the
+service's token store, ``serac/auth/``),
 or ``flows`` for the Prefect flows outside the package; ``serac`` itself (its
 ``__init__``: the version) sits in the bottom layer. A new subpackage or top-level module
 belongs in exactly one layer: the layering test fails until it is placed.
@@ -19,17 +20,17 @@ from __future__ import annotations
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "flows"),
     ("pipeline", "serve", "team"),
-    ("evaluation", "training", "registry"),
+    ("evaluation", "training", "registry", "auth"),
     ("tasks",),
     ("editor",),
     ("memory",),
     ("data",),
     ("models",),
     ("config",),
-    ("io", "metrics", "text", "dvc_files", "layers", "serac"),
+    ("io", "metrics", "edit_text", "dvc_files", "layers", "serac"),
 )
 """Top to bottom. ``tasks``: the task registry, scorers and judges that training and evaluation
-share; ``metrics`` (pure ES / DD / scope metrics) and ``text`` (an edit written out as text)
+share; ``metrics`` (pure ES / DD / scope metrics) and ``edit_text`` (an edit written out as text)
 have no serac imports at all."""
 
 ROOT = "serac"

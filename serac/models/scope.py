@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from serac.config import ConfigError, ScopeConfig
+from serac.edit_text import EditFields, format_edit
 from serac.io import atomic_dir, write_json
 from serac.models.artifacts import (
     CONFIG_FILE,
@@ -50,7 +51,6 @@ from serac.models.encoder import (
     stable_config_dict,
     tokenize,
 )
-from serac.text import EditFields, format_edit
 
 DEFAULT_SCALE = 20.0
 """Initial ``a`` of the embedding scope: a softmax temperature of 0.05, as in SimCSE."""
