@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from serac.config import ProjectConfig
+from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
 from serac.editor.workdir import BASE_DIR, COUNTERFACTUAL_DIR, SCOPE_DIR, assemble_editor, pipeline_trains_base
@@ -171,8 +172,6 @@ class TrainingData:
 
 def load_training_data(config: ProjectConfig) -> TrainingData:
     """The configured dataset's prepared splits, capped by ``training.max_*_edits``."""
-    from serac.data.prepare import read_split
-
     tc, root = config.training, config.training.data_dir
     splits = {name: read_split(root, tc.dataset, name) for name in ("train", "val", "test")}
     return TrainingData(
