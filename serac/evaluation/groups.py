@@ -6,13 +6,16 @@ Pure bookkeeping, no metrics: :mod:`serac.evaluation.protocol` runs the methods 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from serac.config import EvaluationConfig
 from serac.data.schema import EditRecord
 from serac.evaluation.results import KSpec
 from serac.metrics import normalize_answer
@@ -22,6 +25,28 @@ from serac.tasks import TASK_SPECS
 DEFAULT_KS: tuple[KSpec, ...] = (1, 10, 100, 1000, "all")
 
 TRUE_FALSE = frozenset({"true", "false"})
+
+
+@dataclass(frozen=True)
+class ProtocolOptions:
+    """How the protocol draws its groups and runs the methods (the same for evaluation and threshold tuning)."""
+
+    seed: int = 0
+    """Seeds the group draws: the same groups for every method."""
+    max_groups: int | None = None
+    """At most this many groups per memory size (None: only ``max_queries`` bounds)."""
+    max_queries: int | None = 2000
+    """Groups are drawn until they hold this many in-scope queries (at least one group)."""
+    batch_size: int = 32
+    work_dir: str | Path | None = None
+    """Holds the temporary group memories (default: the system temp directory)."""
+    progress: bool = True
+
+    @classmethod
+    def of(cls, config: EvaluationConfig, **changes: Any) -> ProtocolOptions:
+        """The options of ``evaluation`` in params.yaml (``max_groups_per_k``, ``max_queries_per_k``, ...)."""
+        return dataclasses.replace(cls(seed=config.seed, max_groups=config.max_groups_per_k,
+                                       max_queries=config.max_queries_per_k, batch_size=config.batch_size), **changes)
 
 
 class BaseAnswers:

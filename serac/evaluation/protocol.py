@@ -42,13 +42,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from serac import metrics
-from serac.config import EvaluationConfig, MemoryConfig
+from serac.config import MemoryConfig
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
 from serac.evaluation.groups import (
     DEFAULT_KS,
     BaseAnswers,
     GroupQueries,
+    ProtocolOptions,
     distinct_records,
     draw_groups,
     drawdown_kind,
@@ -62,34 +63,12 @@ from serac.models.base import BaseModel
 from serac.tasks.scorers import Scorer, scorer_for_dd_kind
 
 __all__ = [
-    "DEFAULT_KS", "DEFAULT_THRESHOLD_CANDIDATES", "BaseAnswers", "EditMethod", "KMetrics",
-    "KSpec", "MethodResult", "MethodSpec", "ProtocolOptions", "ThresholdChoice", "draw_groups", "drawdown_kind", "evaluate_editor",
+    "DEFAULT_KS", "DEFAULT_THRESHOLD_CANDIDATES", "BaseAnswers", "EditMethod", "KMetrics", "KSpec", "MethodResult",
+    "MethodSpec", "ProtocolOptions", "ThresholdChoice", "draw_groups", "drawdown_kind", "evaluate_editor",
     "serac_method", "tune_threshold",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProtocolOptions:
-    """How the protocol draws its groups and runs the methods (the same for evaluation and threshold tuning)."""
-
-    seed: int = 0
-    """Seeds the group draws: the same groups for every method."""
-    max_groups: int | None = None
-    """At most this many groups per memory size (None: only ``max_queries`` bounds)."""
-    max_queries: int | None = 2000
-    """Groups are drawn until they hold this many in-scope queries (at least one group)."""
-    batch_size: int = 32
-    work_dir: str | Path | None = None
-    """Holds the temporary group memories (default: the system temp directory)."""
-    progress: bool = True
-
-    @classmethod
-    def of(cls, config: EvaluationConfig, **changes: Any) -> ProtocolOptions:
-        """The options of ``evaluation`` in params.yaml (``max_groups_per_k``, ``max_queries_per_k``, ...)."""
-        return dataclasses.replace(cls(seed=config.seed, max_groups=config.max_groups_per_k,
-                                       max_queries=config.max_queries_per_k, batch_size=config.batch_size), **changes)
 
 
 class EditMethod(Protocol):
