@@ -122,10 +122,23 @@ class BaseModelConfig:
     max_new_tokens: int = 16
     decoder_layers: int | None = None
     labels: tuple[str, ...] = ("false", "true")
+    chat_template: str = "auto"
+    """``causal``: ``auto`` wraps each query in the tokenizer's chat template when it has one; ``never``."""
+    system_prompt: str | None = None
+    """``causal``: an optional system message placed before each query (chat template only)."""
+    answer_extraction: str = "first_line"
+    """``causal``: the answer is the ``full`` continuation, its ``first_line`` or ``first_sentence``."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("seq2seq", "causal", "classifier", "callable", "http"):
             raise ConfigError(f"base.kind: unknown {self.kind!r}")
+        if self.chat_template not in ("auto", "never"):
+            raise ConfigError(f"base.chat_template: unknown {self.chat_template!r}; expected 'auto' or 'never'")
+        if self.answer_extraction not in ("full", "first_line", "first_sentence"):
+            raise ConfigError(
+                f"base.answer_extraction: unknown {self.answer_extraction!r}; "
+                "expected 'full', 'first_line' or 'first_sentence'"
+            )
         if self.kind == "callable" and not self.callable:
             raise ConfigError("base.callable is required when base.kind is 'callable'")
         if self.kind == "http" and not self.url:
