@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
-from tiny import minilm_tokenizer
+from tiny import save_tiny_llama
 
 from serac.config import BaseModelConfig, ConfigError
 from serac.models.base import build_base_model
 from serac.models.causal_lm import CausalLMBase, extract_answer
-
-TEMPLATE = (
-    "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
-    "{% if add_generation_prompt %}[assistant]{% endif %}"
-)
-
-
-def save_tiny_llama(directory, *, chat_template: str | None = TEMPLATE, seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = copy.deepcopy(minilm_tokenizer())  # a private copy: the shared one stays untouched
-    tok.eos_token = "[SEP]"
-    tok.chat_template = chat_template
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.cls_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
