@@ -11,6 +11,7 @@ from serac.data.errors import DataFileError
 
 if TYPE_CHECKING:
     from serac.data.validation import ValidationReport
+    from serac.memory.audit import AuditRecord
     from serac.pipeline.ingest import Batch
 
 INGESTED, REFUSED, FAILED = "ingested", "refused", "failed"
@@ -71,12 +72,28 @@ class IngestReport:
     """Inbox files skipped because their sha256 is in the ledger."""
     memory_md5: str | None = None
     """The memory's DVC md5 (None outside a DVC repository, or when tracking is off)."""
+    served_by: str = ""
+    """Which registered model version serves this memory now (``ingest.register_memory``), or why none does."""
     recall: float | None = None
     """Scope recall on the edits this run added (:func:`scope_recall`)."""
     new_edits_since_training: int = 0
     retrain: bool = False
     retrain_reason: str = ""
     retrain_action: str = ""
+    audit_log: str | None = None
+    """The memory's audit trail (``<memory root>/audit.jsonl``)."""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    """This run's audit records, summarised (:meth:`add_audit`)."""
+
+    def add_audit(self, log: str, records: list[AuditRecord]) -> None:
+        """Link the audit trail and summarise the records this run appended to it."""
+        self.audit_log = log
+        self.audit = [
+            {"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "edits": len(r.edit_ids),
+             "version_before": r.version_before, "version_after": r.version_after, "source": r.source,
+             "reason": r.reason, "hash": r.hash}
+            for r in records
+        ]
 
     @property
     def totals(self) -> dict[str, int]:
@@ -139,13 +156,35 @@ class IngestReport:
             "",
             f"- memory `{_md(self.memory_root)}`: version v{self.memory_version_before} -> v{self.memory_version}"
             + (f", DVC md5 `{self.memory_md5}`" if self.memory_md5 else ""),
+            *([f"- served by: {_md(self.served_by)}"] if self.served_by else []),
             f"- scope recall on the new edits: {recall}",
             f"- edits added since the last training: {self.new_edits_since_training}",
             f"- retrain: **{'yes' if self.retrain else 'no'}**: {_md(self.retrain_reason)}"
             + (f" ({_md(self.retrain_action)})" if self.retrain_action else ""),
             "",
         ]
+        if self.audit_log is not None:
+            lines += self._audit_markdown()
         return "\n".join(lines)
+
+    def _audit_markdown(self) -> list[str]:
+        lines = ["## Audit trail", "",
+                 f"{len(self.audit)} change(s) recorded by this run in `{_md(self.audit_log or '')}` "
+                 f"(`serac memory history --memory {_md(self.memory_root)} --verify`).", ""]
+        if self.audit:
+            lines += ["| # | action | versions | edits | by | from | reason | hash |", "|---:|---|---|---:|---|---|---|---|"]
+            lines += [f"| {a['seq']} | {a['action']} | v{a['version_before']} -> v{a['version_after']} | {a['edits']} | "
+                      f"`{_cell(a['actor'])}` | `{_cell(a['source'])}` | {_cell(a['reason'] or '')} | `{a['hash'][:12]}` |"
+                      for a in self.audit]
+            lines.append("")
+        return lines
+
+
+def _cell(text: str) -> str:
+    """User-given text (an audit reason, actor, source) for a table cell: control characters escaped too."""
+    from serac.memory.audit import escape_text
+
+    return _md(escape_text(text))
 
 
 def _md(text: str) -> str:
