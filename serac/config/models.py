@@ -32,7 +32,8 @@ class ScopeConfig:
 @dataclass(frozen=True)
 class CounterfactualConfig:
     kind: str = "seq2seq"
-    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative)
+    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative),
+    ``causal_lora`` (a pretrained causal LM such as ``smollm2`` with trained LoRA adapters)
     or ``classifier`` (true/false tasks)."""
     name_or_path: str = "minilm"
     """``minilm`` builds an EncoderDecoderModel warm-started from the packaged MiniLM."""
@@ -47,7 +48,7 @@ class CounterfactualConfig:
     """Class names of the classifier kind."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "classifier"):
+        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier"):
             raise ConfigError(f"counterfactual.kind: unknown {self.kind!r}")
 
 
