@@ -42,7 +42,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction, transaction
 from prefect.utilities.annotations import quote
 
-from serac.config import IngestConfig, MemoryConfig, ValidationConfig, load_config
+from serac.config import GuardConfig, IngestConfig, MemoryConfig, ValidationConfig, load_config
 from serac.data.schema import EditRecord
 from serac.pipeline import ingest
 from serac.pipeline.ingest import Batch, BatchRow, IngestReport
@@ -102,8 +102,13 @@ def validate(batch: Batch, cfg: IngestConfig, validation: ValidationConfig, exis
 
 
 @task(name="load-editor", cache_policy=NO_CACHE)
-def load_editor(editor_dir: str, memory: MemoryConfig):
-    return ingest.load_editor(editor_dir, memory)
+def load_editor(editor_dir: str, memory: MemoryConfig, validation: ValidationConfig, guard: GuardConfig):
+    return ingest.load_editor(editor_dir, memory, validation=validation, guard=guard)
+
+
+@task(name="blast-radius-guard", cache_policy=NO_CACHE)
+def guard_batch(editor: Any, batch: Batch, checked: Any, cfg: IngestConfig):
+    return ingest.screen_batch(editor, batch, checked, cfg)
 
 
 @task(name="add-to-memory", cache_policy=NO_CACHE)
@@ -207,13 +212,15 @@ def nightly_ingest(
                 logger.error("%s: %s", batch.name, row.message)
                 continue
             checked = state.result()
+            if checked.batch_ok:
+                if editor is None:  # loaded only when a batch is to be added
+                    editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.validation, cfg.guard)
+                checked = guard_batch(editor, batch, checked, icfg)
             row = BatchRow.validated(batch, checked, icfg)
             report.batches.append(row)
             if not checked.batch_ok:
                 logger.warning("%s refused: %s", batch.name, row.message)
                 continue
-            if editor is None:  # loaded only when a batch is to be added
-                editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory)
             new_records += _add_batch(editor, batch, checked, row, cfg.memory, icfg.ledger)
         if editor is not None:
             report.memory_version = editor.memory.version

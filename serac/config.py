@@ -62,6 +62,24 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class GuardConfig:
+    """The blast-radius guard (:mod:`serac.editor.guard`): how much of the canary set one edit may capture."""
+
+    max_capture: float = 0.005
+    """An edit whose scope takes in more than this fraction of the canary queries is refused."""
+    canaries: int = 2000
+    """Canary queries packaged with the editor: the validation split's out-of-scope queries."""
+    examples: int = 3
+    """Captured canaries quoted in a refusal."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_capture <= 1:
+            raise ConfigError("guard.max_capture must be within [0, 1]")
+        if self.canaries < 0 or self.examples < 0:
+            raise ConfigError("guard.canaries and guard.examples must be >= 0")
+
+
+@dataclass(frozen=True)
 class ScopeConfig:
     kind: str = "embedding"
     """``embedding`` (score from the cosine of edit and query embeddings), ``cross_encoder``
@@ -468,6 +486,7 @@ class TasksConfig:
 class ProjectConfig:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     scope: ScopeConfig = field(default_factory=ScopeConfig)

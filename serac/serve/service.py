@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from serac.config import ServeConfig
+from serac.data.rules import EditRefused
 from serac.data.schema import EditRecord, Example
 from serac.editor import Prediction, SeracEditor
 from serac.memory import AddResult, RemoveResult
@@ -54,7 +55,11 @@ class EditService:
         return records
 
     def add(self, edits: Sequence[EditIn]) -> AddResult:
-        return self.editor.edit(self.records(edits))
+        """Store ``edits``; 422 naming each refused edit and its reasons (the row rules, the guard)."""
+        try:
+            return self.editor.edit(self.records(edits))
+        except EditRefused as exc:
+            raise RequestError(422, refusal_detail(exc)) from exc
 
     def remove(self, edit_id: str) -> RemoveResult:
         return self.editor.forget([edit_id])
@@ -85,3 +90,8 @@ class EditService:
                                         "(serve.max_text_chars)")
             if "\x00" in text:
                 raise RequestError(422, f"{where}: NUL characters are not accepted")
+
+
+def refusal_detail(exc: EditRefused) -> str:
+    """``edits[0] (<edit_id>): <reason>, <reason>; edits[2] ...``: what a 422 for refused edits says."""
+    return "; ".join(f"edits[{r.position}] ({r.edit_id}): {', '.join(r.reasons)}" for r in exc.refusals)
