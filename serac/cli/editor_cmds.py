@@ -108,11 +108,13 @@ def edit_add(
                                         f"({refusal.edit_id}): {', '.join(refusal.reasons)}"), soft_wrap=True)
         fail(f"{len(exc.refusals)} edit(s) refused; nothing added", code=1)
     if file is None and result.skipped:
-        console.print(f"edit {result.skipped[0]} already present; memory version {result.version} (unchanged)")
+        console.print(f"edit {result.skipped[0]} already present; memory version {result.version} (unchanged)",
+                      soft_wrap=True)
         return
     console.print(
         f"added {len(result.added)} edit(s), {len(result.skipped)} already present, "
-        f"{quarantined} quarantined; memory version {result.version}"
+        f"{quarantined} quarantined; memory version {result.version}",
+        soft_wrap=True,
     )
 
 

@@ -5,8 +5,8 @@ support pytest 9 yet); each operation gets ``MAX_EXAMPLES`` generated cases.
 """
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
 from serve_fakes import PM, make_service
 
 from serac.serve import create_app
