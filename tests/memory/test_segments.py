@@ -87,7 +87,7 @@ def test_removal_is_visible_to_a_view_taken_before_it(tmp_path):
     memory = EditMemory.open(tmp_path / "m", MemoryConfig(index="exact"))
     records, emb = make_records(10), unit_rows(10)
     memory.add(records, emb, FP)
-    before = memory._view  # e.g. held by a request thread that is mid-search
+    before = memory.read_view()  # e.g. held by a request thread that is mid-search
     memory.remove([records[4].edit_id])
     assert before.search(emb[4:5], 1)[0][0].edit_id != records[4].edit_id
 
