@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from serac.cli.app import ParamsOpt, app, fail, load_params
 from serac.config import DEFAULT_PARAMS, ProjectConfig
 from serac.data.text import escape_for_terminal
 
+if TYPE_CHECKING:
+    from serac.memory.audit import AuditContext
+
 edit_app = typer.Typer(help="Add edits to the edit memory.", no_args_is_help=True)
 memory_app = typer.Typer(help="Inspect and change the edit memory.", no_args_is_help=True)
 app.add_typer(edit_app, name="edit")
@@ -27,6 +30,7 @@ app.add_typer(memory_app, name="memory")
 
 EditorOpt = Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default: editor.artifact_dir).")]
 MemoryOpt = Annotated[Optional[Path], typer.Option("--memory", help="Edit memory directory (default: memory.root).")]
+ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (a ticket id or note), for the audit trail.")]
 
 
 def _config(params: Path, memory: Path | None) -> ProjectConfig:
@@ -53,6 +57,16 @@ def cell(value: object) -> Text:
     return Text(escape_for_terminal(value))
 
 
+def _audit_context(reason: str | None, source: str) -> AuditContext:
+    """The OS user running the command, ``reason``, ``source``: who and why, for the audit trail."""
+    from serac.memory.audit import AuditContext
+
+    try:
+        return AuditContext.local(reason, source)
+    except ValueError as exc:
+        fail(f"--reason: {exc}")
+
+
 @edit_app.command("add")
 def edit_add(
     file: Annotated[Optional[Path], typer.Argument(help="Batch of edits (any supported format).")] = None,
@@ -64,6 +78,7 @@ def edit_add(
     params: ParamsOpt = DEFAULT_PARAMS,
     editor: EditorOpt = None,
     memory: MemoryOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Validate edits, quarantine bad rows, and add the good ones to the memory (idempotent).
 
@@ -80,6 +95,7 @@ def edit_add(
         fail("give either FILE or --input/--label")
     if input is not None and not label:
         fail("--input needs --label")
+    audit = _audit_context(reason, "cli" if file is None else f"cli {file}")
     cfg = _config(params, memory)
     console = Console(highlight=False)
     quarantined = 0
@@ -100,7 +116,7 @@ def edit_add(
     except (DataFileError, ValueError) as exc:
         fail(escape_for_terminal(exc))
     try:
-        result = _load_editor(cfg, editor).edit(records)
+        result = _load_editor(cfg, editor).edit(records, audit=audit)
     except EditRefused as exc:
         for refusal in exc.refusals:
             where = records[refusal.position].source or f"edit {refusal.position}"
@@ -171,12 +187,14 @@ def memory_rm(
     edit_ids: Annotated[list[str], typer.Argument(help="edit_ids to forget.")],
     params: ParamsOpt = DEFAULT_PARAMS,
     memory: MemoryOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Forget edits (tombstones; they stop matching immediately)."""
     from serac.memory import EditMemory
 
+    audit = _audit_context(reason, "cli")
     cfg = _config(params, memory)
-    result = EditMemory.open(cfg.memory.root, cfg.memory).remove(edit_ids)
+    result = EditMemory.open(cfg.memory.root, cfg.memory).remove(edit_ids, audit=audit)
     Console().print(f"removed {len(result.removed)}, unknown {len(result.unknown)}; memory version {result.version}")
     if result.unknown:
         raise typer.Exit(1)

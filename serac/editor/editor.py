@@ -23,6 +23,7 @@ from serac.editor.guard import CANARY_DIR, BlastRadiusGuard, Canaries
 from serac.editor.routing import ScopeDecision, ScopeRouter
 from serac.io import atomic_dir
 from serac.memory import EditMemory
+from serac.memory.audit import AuditContext, with_reason
 from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions, read_json
 from serac.models.base import BaseModel
 from serac.models.counterfactual import CounterfactualModel
@@ -72,18 +73,20 @@ class SeracEditor:
         self.sync_memory()
 
     # ---------------------------------------------------------------- editing
-    def edit(self, records: Sequence[EditRecord]):
+    def edit(self, records: Sequence[EditRecord], *, reason: str | None = None, audit: AuditContext | None = None):
         """Add edits to the memory (idempotent by edit_id); returns the memory's AddResult.
 
         Every edit is first checked (:meth:`screen`); when any is refused, nothing is stored
         and :class:`~serac.data.rules.EditRefused` lists each refused edit with its reasons.
+        The change is recorded in the memory's audit trail as made by ``audit`` (default:
+        this process's OS user, from ``python``), ``reason`` (a ticket id or note) filled in.
         """
         records = list(records)
         embeddings = self._embed(records)
         refusals = self.screen(records, embeddings)
         if refusals:
             raise EditRefused(refusals)
-        return self.memory.add(records, embeddings, self.scope.encoder_fingerprint())
+        return self.memory.add(records, embeddings, self.scope.encoder_fingerprint(), audit=with_reason(audit, reason))
 
     def screen(self, records: Sequence[EditRecord], embeddings: np.ndarray | None = None) -> list[Refusal]:
         """The edits this editor would refuse, by position: the row rules, then the blast-radius guard.
@@ -98,8 +101,8 @@ class SeracEditor:
             embeddings = self._embed(records) if embeddings is None else embeddings
             refused = self.guard.refused(self.scope, [records[i] for i in todo], embeddings[todo],
                                          self.config.threshold)
-            for j, reason in refused.items():
-                refusals[todo[j]] = Refusal(todo[j], records[todo[j]].edit_id, (reason,))
+            for j, why in refused.items():
+                refusals[todo[j]] = Refusal(todo[j], records[todo[j]].edit_id, (why,))
         return [refusals[i] for i in sorted(refusals)]
 
     def attach_canaries(self, canaries: Canaries | None) -> None:
@@ -109,9 +112,9 @@ class SeracEditor:
     def _embed(self, records: Sequence[EditRecord]) -> np.ndarray:
         return self.scope.embedding.embed_edits(records) if records else np.zeros((0, self.scope.dim), "float32")
 
-    def forget(self, edit_ids: Sequence[str]):
-        """Tombstone edits; they stop matching immediately."""
-        return self.memory.remove(list(edit_ids))
+    def forget(self, edit_ids: Sequence[str], *, reason: str | None = None, audit: AuditContext | None = None):
+        """Tombstone edits; they stop matching immediately. ``reason`` / ``audit`` as for :meth:`edit`."""
+        return self.memory.remove(list(edit_ids), audit=with_reason(audit, reason))
 
     def sync_memory(self) -> int:
         """Re-embed the memory when it was embedded by another encoder (e.g. before retraining).
@@ -122,7 +125,8 @@ class SeracEditor:
         if len(self.memory) == 0 or self.memory.encoder_fingerprint == fingerprint:
             return 0
         records = self.memory.records()
-        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint)
+        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint,
+                            audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
         return len(records)
 
     # ---------------------------------------------------------------- routing

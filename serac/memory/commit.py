@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from serac.config import MemoryConfig
-from serac.memory import layout, policy
+from serac.memory import audit, layout, policy
 from serac.memory import segment as seg
+from serac.memory.audit import Change
 from serac.memory.index import resolve_index_kind
 from serac.memory.layout import Manifest
 from serac.memory.loader import ViewLoader, sealed_prefix
@@ -48,6 +50,17 @@ def checked_embeddings(embeddings: np.ndarray, n: int, dim: int | None) -> np.nd
     return arr
 
 
+def segment_changes(before: list[seg.Segment], after: list[seg.Segment]) -> dict[str, Any]:
+    """Segments a commit writes (with their index: sealing shows as ``hnsw``) and drops (merged, compacted)."""
+    old = {s.name for s in before}
+    new = {s.name for s in after}
+    return {
+        "segments_written": [{"name": s.name, "rows": s.rows, "index": s.index_kind} for s in after
+                             if s.name not in old],
+        "segments_dropped": sorted(old - new),
+    }
+
+
 class VersionWriter:
     """Commits versions of the memory at ``root``; the caller holds the writer locks."""
 
@@ -56,7 +69,8 @@ class VersionWriter:
         self.config = config
         self.loader = loader
 
-    def append(self, view: MemoryView, table: pa.Table, emb: np.ndarray, fingerprint: str) -> MemoryView:
+    def append(self, view: MemoryView, table: pa.Table, emb: np.ndarray, fingerprint: str,
+               change: Change) -> MemoryView:
         """Write the new rows as a segment (merging or sealing per :mod:`serac.memory.policy`) and commit."""
         n_new, dim = table.num_rows, emb.shape[1]
         rows_total = view.rows + n_new
@@ -90,7 +104,7 @@ class VersionWriter:
                 counter += 1
                 segments[pair : pair + 2] = [both]
         tombstones = view.manifest.tombstones if view.manifest is not None else np.empty(0, np.int64)
-        manifest = self.commit(view, segments, tombstones, dim, fingerprint, next_segment=counter)
+        manifest = self.commit(view, segments, tombstones, dim, fingerprint, change, next_segment=counter)
         if not incremental:
             return self.loader.assemble(manifest, segments, kind)
         shared = view.shared
@@ -111,12 +125,12 @@ class VersionWriter:
         self.loader.keep_only(segments)
         return MemoryView(manifest, segments, kind, shared, n_live=view.n_live + n_new, delta_start=delta_start)
 
-    def tombstone(self, view: MemoryView, positions: list[int]) -> MemoryView:
+    def tombstone(self, view: MemoryView, positions: list[int], change: Change) -> MemoryView:
         """Commit a version hiding the live rows at ``positions`` (every older view sees it at once)."""
         assert view.manifest is not None and view.shared is not None
         dead = np.asarray(positions, dtype=np.int64)
         tombstones = np.union1d(view.manifest.tombstones, dead)
-        manifest = self.commit(view, list(view.segments), tombstones, view.dim, view.fingerprint)
+        manifest = self.commit(view, list(view.segments), tombstones, view.dim, view.fingerprint, change)
         view.shared.live.data[dead] = False
         for position in positions:
             view.shared.id_pos.pop(view.edit_id_at(position), None)
@@ -124,7 +138,7 @@ class VersionWriter:
                           n_live=view.n_live - len(positions), delta_start=view.delta_start)
 
     def rewrite(self, view: MemoryView, keep: np.ndarray, embeddings: np.ndarray | None,
-                fingerprint: str) -> MemoryView:
+                fingerprint: str, change: Change) -> MemoryView:
         """One segment holding the rows at positions ``keep`` (with new ``embeddings`` if given)."""
         assert view.manifest is not None
         dim = embeddings.shape[1] if embeddings is not None else int(view.dim or 0)
@@ -136,7 +150,8 @@ class VersionWriter:
             rows = embeddings if embeddings is not None else _RowsAt(view, keep)
             segments = [SegmentWriter(self.root, self.config, dim).write(segment_name(counter), [table], [rows], kind)]
             counter += 1
-        manifest = self.commit(view, segments, np.empty(0, np.int64), dim, fingerprint, next_segment=counter)
+        manifest = self.commit(view, segments, np.empty(0, np.int64), dim, fingerprint, change,
+                               next_segment=counter)
         return self.loader.assemble(manifest, segments, kind)
 
     def commit(
@@ -146,10 +161,12 @@ class VersionWriter:
         tombstones: np.ndarray,
         dim: int | None,
         fingerprint: str | None,
+        change: Change,
         *,
         next_segment: int | None = None,
     ) -> Manifest:
-        """Write version ``view.version + 1`` over ``segments``, swap CURRENT, garbage-collect."""
+        """Write version ``view.version + 1`` over ``segments``, append ``change`` to the audit trail,
+        swap CURRENT, garbage-collect. A failed audit append leaves the change uncommitted."""
         version = view.version + 1
         kind = resolve_index_kind(self.config.index, sum(s.rows for s in segments), self.config.ann_threshold)
         if next_segment is None:
@@ -159,6 +176,7 @@ class VersionWriter:
             dim=dim, encoder_fingerprint=fingerprint, embedding_dtype=self.config.embedding_dtype,
             index=SegmentWriter(self.root, self.config, dim or 0).index_entry(kind), next_segment=next_segment,
         )
+        audit.record_change(self.root, change, view.version, version, segment_changes(view.segments, segments))
         layout.write_current(self.root, version)
         retired = layout.collect_garbage(self.root, version, self.config.keep_versions)
         if retired:  # renamed away already; deleting the files is slow on some filesystems

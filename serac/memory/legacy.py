@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from serac.config import MemoryConfig
 from serac.data.schema import EDIT_SCHEMA
-from serac.memory import layout
+from serac.memory import audit, layout
 from serac.memory.index import resolve_index_kind
 from serac.memory.layout import MANIFEST_FILE, MemoryCorruptError
 from serac.memory.writer import SegmentWriter, segment_name
@@ -86,6 +86,8 @@ def upgrade(root: Path, config: MemoryConfig) -> None:
         tombstones=np.empty(0, np.int64), dim=old.dim, encoder_fingerprint=old.fingerprint,
         embedding_dtype=config.embedding_dtype, index=writer.index_entry(kind), next_segment=2,
     )
+    change = audit.Change("upgrade", audit.AuditContext.local(f"upgraded from format {LEGACY_FORMAT}"))
+    audit.record_change(root, change, current, current + 1)
     layout.write_current(root, current + 1)
     log.warning("memory %s: upgraded v%d (%s) to format %s as v%d", root, current,
                 LEGACY_FORMAT, layout.FORMAT, current + 1)

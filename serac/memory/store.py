@@ -42,6 +42,7 @@ from serac.config import MemoryConfig
 from serac.data.schema import EDIT_SCHEMA, EditRecord, records_to_table, table_to_records
 from serac.io import atomic_dir
 from serac.memory import layout, legacy
+from serac.memory.audit import AuditContext, Change, copy_trail, with_reason
 from serac.memory.commit import VersionWriter, checked_embeddings
 from serac.memory.layout import MemoryCorruptError
 from serac.memory.loader import ViewLoader, empty_view
@@ -250,18 +251,21 @@ class EditMemory:
 
     # ----------------------------------------------------------------- writing
 
-    def add(self, records: Sequence[EditRecord], embeddings: np.ndarray, encoder_fingerprint: str) -> AddResult:
+    def add(self, records: Sequence[EditRecord], embeddings: np.ndarray, encoder_fingerprint: str, *,
+            audit: AuditContext | None = None) -> AddResult:
         """Append ``records`` with their embeddings (row i embeds records[i]).
 
         Idempotent: ids already live are skipped, and a call that adds nothing writes no
         version. A removed id that comes back gets a new row. Raises ValueError when
         ``encoder_fingerprint`` or the embedding dimension differs from the memory's (fixed
         once it holds any row; see :meth:`reembed`), or when rows are not L2-normalised.
+        Each mutation that commits appends an audit record (:mod:`serac.memory.audit`) by ``audit`` (default: OS user).
         """
         records = list(records)
-        return self.add_table(records_to_table(records), embeddings, encoder_fingerprint)
+        return self.add_table(records_to_table(records), embeddings, encoder_fingerprint, audit=audit)
 
-    def add_table(self, table: pa.Table, embeddings: np.ndarray, encoder_fingerprint: str) -> AddResult:
+    def add_table(self, table: pa.Table, embeddings: np.ndarray, encoder_fingerprint: str, *,
+                  audit: AuditContext | None = None) -> AddResult:
         """:meth:`add` for rows already in an Arrow table of :data:`~serac.data.schema.EDIT_SCHEMA`
         (bulk loads: no per-row Python objects)."""
         if table.num_rows == 0:  # nothing to write: no lock, no directories
@@ -289,10 +293,11 @@ class EditMemory:
                 return AddResult([], skipped, view.version)
             if len(take) < table.num_rows:
                 table, emb = table.take(pa.array(take)), emb[take]
-            self._view = self._versions.append(view, table, emb, encoder_fingerprint)
+            change = Change("add", with_reason(audit), tuple(added), tuple(table.column("source").to_pylist()))
+            self._view = self._versions.append(view, table, emb, encoder_fingerprint, change)
             return AddResult(added, skipped, self._view.version)
 
-    def remove(self, edit_ids: Iterable[str] | str) -> RemoveResult:
+    def remove(self, edit_ids: Iterable[str] | str, *, audit: AuditContext | None = None) -> RemoveResult:
         """Tombstone ``edit_ids``: hidden from reads and search at once, rows kept until :meth:`compact`."""
         wanted = list(dict.fromkeys([edit_ids] if isinstance(edit_ids, str) else edit_ids))
         with self._writing() as view:
@@ -301,10 +306,11 @@ class EditMemory:
             unknown = [i for i, p in positions.items() if p is None]
             if not removed:
                 return RemoveResult([], unknown, view.version)
-            self._view = self._versions.tombstone(view, [positions[i] for i in removed])
+            change = Change("remove", with_reason(audit), tuple(removed))
+            self._view = self._versions.tombstone(view, [positions[i] for i in removed], change)
             return RemoveResult(removed, unknown, self._view.version)
 
-    def compact(self) -> int:
+    def compact(self, *, audit: AuditContext | None = None) -> int:
         """Write a version without tombstoned rows (renumbers positions); returns the version.
 
         Without tombstones nothing is written and the current version is returned.
@@ -313,10 +319,10 @@ class EditMemory:
             if view.manifest is None or view.n_live == view.rows:
                 return view.version
             keep = np.flatnonzero(view.live_mask())
-            self._view = self._versions.rewrite(view, keep, None, view.fingerprint or "")
+            self._view = self._versions.rewrite(view, keep, None, view.fingerprint or "", Change("compact", with_reason(audit)))
             return self._view.version
 
-    def reembed(self, embeddings: np.ndarray, encoder_fingerprint: str) -> int:
+    def reembed(self, embeddings: np.ndarray, encoder_fingerprint: str, *, audit: AuditContext | None = None) -> int:
         """Replace every embedding (e.g. after the encoder changed); returns the new version.
 
         ``embeddings`` must be [len(self), dim] aligned with :meth:`records` / :meth:`ids`;
@@ -333,13 +339,15 @@ class EditMemory:
             emb = checked_embeddings(embeddings, view.n_live, None)
             if view.manifest is None:
                 return view.version
-            self._view = self._versions.rewrite(view, np.flatnonzero(view.live_mask()), emb, encoder_fingerprint)
+            change = Change("reembed", with_reason(audit))
+            self._view = self._versions.rewrite(view, np.flatnonzero(view.live_mask()), emb, encoder_fingerprint, change)
             return self._view.version
 
     def snapshot(self, dest_dir: str | Path) -> Path:
         """Copy the loaded version to ``dest_dir`` as a standalone memory root :meth:`open` reads.
 
-        Segment files are hard-linked where the filesystem allows (they are never modified).
+        Segment files are hard-linked where the filesystem allows (they are never modified); the
+        audit trail is copied up to the loaded version.
         """
         dest = Path(dest_dir)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -354,6 +362,7 @@ class EditMemory:
             for s in view.segments:
                 shutil.copytree(s.path, layout.segment_dir(tmp, s.name), copy_function=_link_or_copy)
             layout.write_current(tmp, view.version)
+            copy_trail(self.root, tmp, view.version)
         return dest
 
     # ---------------------------------------------------------------- internals

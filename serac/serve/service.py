@@ -15,6 +15,7 @@ from serac.data.rules import EditRefused
 from serac.data.schema import EditRecord, Example
 from serac.editor import Prediction, SeracEditor
 from serac.memory import AddResult, RemoveResult
+from serac.memory.audit import AuditContext
 from serac.serve.schemas import EditIn
 
 
@@ -54,15 +55,15 @@ class EditService:
                 raise RequestError(422, f"edits[{i}]: {exc}") from exc
         return records
 
-    def add(self, edits: Sequence[EditIn]) -> AddResult:
+    def add(self, edits: Sequence[EditIn], audit: AuditContext | None = None) -> AddResult:
         """Store ``edits``; 422 naming each refused edit and its reasons (the row rules, the guard)."""
         try:
-            return self.editor.edit(self.records(edits))
+            return self.editor.edit(self.records(edits), audit=audit)
         except EditRefused as exc:
             raise RequestError(422, refusal_detail(exc)) from exc
 
-    def remove(self, edit_id: str) -> RemoveResult:
-        return self.editor.forget([edit_id])
+    def remove(self, edit_id: str, audit: AuditContext | None = None) -> RemoveResult:
+        return self.editor.forget([edit_id], audit=audit)
 
     def predict(self, queries: Sequence[str]) -> list[Prediction]:
         if len(queries) > self.config.max_queries_per_request:

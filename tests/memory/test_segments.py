@@ -9,7 +9,7 @@ import pytest
 from test_store import FP, make_records, unit_rows
 
 from serac.config import MemoryConfig
-from serac.memory import EditMemory, layout
+from serac.memory import EditMemory, audit, layout
 from serac.memory.policy import pair_to_merge, plan_append, trailing_merge_count
 
 
@@ -145,3 +145,5 @@ def test_a_first_format_memory_is_upgraded_on_open(tmp_path):
     assert memory.encoder_fingerprint == FP and memory.search(emb[4], 1)[0][0].edit_id == records[4].edit_id
     assert memory.add(make_records(1, start=50), unit_rows(1, seed=3), FP).version == 5
     assert len(EditMemory.open(root, MemoryConfig(index="exact"))) == 6
+    trail = [(r.action, r.version_before, r.version_after) for r in audit.read_records(root)]
+    assert trail == [("upgrade", 3, 4), ("add", 4, 5)] and audit.verify(root) == []
