@@ -89,7 +89,7 @@ def test_narrow_edit_passes_and_a_permissive_limit_lets_a_broad_one_through(tmp_
 def test_api_answers_422_with_the_capture_rate(tmp_path):
     scope = tiny_scope(-1.1)
     service = EditService(make_editor(tmp_path, scope, build_canaries(scope, CANARY_TEXTS)), ServeConfig())
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service, None)) as client:
         response = client.post("/edits", json={"edits": [{"edit_input": EDIT.edit_input, "edit_label": "X Y"}]})
     assert response.status_code == 422
     assert f"{REASON}: captures 100.00% of 40 canary queries" in response.json()["detail"]

@@ -136,7 +136,7 @@ def decisions_cli_input(tmp_path: Path, editor_dir: Path) -> dict[str, tuple[str
 
 def decisions_api(tmp_path: Path, scope) -> dict[str, tuple[str, ...]]:
     out = {}
-    with TestClient(create_app(EditService(build_editor(scope, tmp_path / "api"), ServeConfig()))) as client:
+    with TestClient(create_app(EditService(build_editor(scope, tmp_path / "api"), ServeConfig()), None)) as client:
         for name, (row, _) in ROWS.items():
             response = client.post("/edits", json={"edits": [row]})
             assert response.status_code in (200, 422), response.text
