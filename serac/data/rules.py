@@ -28,6 +28,7 @@ from typing import Any
 from serac.config import ValidationConfig
 from serac.data.schema import EditRecord
 from serac.data.text import BIDI_CONTROLS, CONTROL_CHARS, ZERO_WIDTH
+from serac.models.hub import load_tokenizer
 
 NOT_NULL = "expect_column_values_to_not_be_null"
 IN_SET = "expect_column_values_to_be_in_set"
@@ -188,8 +189,6 @@ def token_lengths(inputs: Sequence[str], labels: Sequence[str], tokenizer: str) 
     """
     if not inputs:
         return []
-    from serac.models.hub import load_tokenizer
-
     tok = load_tokenizer(tokenizer)
     backend = getattr(tok, "backend_tokenizer", None)
     lengths: list[int] = []
