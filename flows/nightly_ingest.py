@@ -42,7 +42,15 @@ from prefect.transactions import Transaction, get_transaction, transaction
 from prefect.utilities.annotations import quote
 
 from flows.retrain import retrain
-from serac.config import IngestConfig, MemoryConfig, RegistryConfig, TrackingConfig, ValidationConfig, load_config
+from serac.config import (
+    GuardConfig,
+    IngestConfig,
+    MemoryConfig,
+    RegistryConfig,
+    TrackingConfig,
+    ValidationConfig,
+    load_config,
+)
 from serac.data.schema import EditRecord
 from serac.pipeline import ingest
 from serac.pipeline.ingest import Batch, BatchRow, IngestReport
@@ -102,8 +110,13 @@ def validate(batch: Batch, cfg: IngestConfig, validation: ValidationConfig, exis
 
 
 @task(name="load-editor", cache_policy=NO_CACHE)
-def load_editor(editor_dir: str, memory: MemoryConfig):
-    return ingest.load_editor(editor_dir, memory)
+def load_editor(editor_dir: str, memory: MemoryConfig, validation: ValidationConfig, guard: GuardConfig):
+    return ingest.load_editor(editor_dir, memory, validation=validation, guard=guard)
+
+
+@task(name="blast-radius-guard", cache_policy=NO_CACHE)
+def guard_batch(editor: Any, batch: Batch, checked: Any, cfg: IngestConfig):
+    return ingest.screen_batch(editor, batch, checked, cfg)
 
 
 @task(name="add-to-memory", cache_policy=NO_CACHE)
@@ -220,13 +233,15 @@ def nightly_ingest(
                 logger.error("%s: %s", batch.name, row.message)
                 continue
             checked = state.result()
+            if checked.batch_ok:
+                if editor is None:  # loaded only when a batch is to be added
+                    editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.validation, cfg.guard)
+                checked = guard_batch(editor, batch, checked, icfg)
             row = BatchRow.validated(batch, checked, icfg)
             report.batches.append(row)
             if not checked.batch_ok:
                 logger.warning("%s refused: %s", batch.name, row.message)
                 continue
-            if editor is None:  # loaded only when a batch is to be added
-                editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory)
             audit = ingest.audit_context(flow_run.id, batch, reason)
             new_records += _add_batch(editor, batch, checked, row, cfg.memory, icfg.ledger, audit)
         if editor is not None:

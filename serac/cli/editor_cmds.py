@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from serac.cli.app import ParamsOpt, app, fail, load_params
 from serac.config import DEFAULT_PARAMS, ProjectConfig
+from serac.data.text import escape_for_terminal
 
 if TYPE_CHECKING:
     from serac.memory.audit import AuditContext
@@ -44,9 +46,15 @@ def _load_editor(cfg: ProjectConfig, editor: Path | None):
 
     directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
     try:
-        return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory)
+        return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory,
+                                validation=cfg.validation, guard=cfg.guard)
     except ArtifactError as exc:
         fail(f"{exc} (train one with `serac train`)")
+
+
+def cell(value: object) -> Text:
+    """A table cell showing ``value`` literally: control, bidi and zero-width characters escaped, no markup."""
+    return Text(escape_for_terminal(value))
 
 
 def _audit_context(reason: str | None, source: str) -> AuditContext:
@@ -72,11 +80,16 @@ def edit_add(
     memory: MemoryOpt = None,
     reason: ReasonOpt = None,
 ) -> None:
-    """Validate edits, quarantine bad rows, and add the good ones to the memory (idempotent)."""
+    """Validate edits, quarantine bad rows, and add the good ones to the memory (idempotent).
+
+    A FILE is validated as a batch (the GX suite; outputs in ``--out``); an ``--input`` edit
+    with the same row rules, one edit at a time. Edits already in the memory are reported as
+    already present. An edit refused by the blast-radius guard stops the command: nothing is added.
+    """
     from serac.data.errors import DataFileError
+    from serac.data.rules import EditRefused
     from serac.data.schema import EditRecord, Example
-    from serac.data.validation import validate_file, validate_records
-    from serac.memory import EditMemory
+    from serac.data.validation import validate_file
 
     if (file is None) == (input is None):
         fail("give either FILE or --input/--label")
@@ -84,26 +97,40 @@ def edit_add(
         fail("--input needs --label")
     audit = _audit_context(reason, "cli" if file is None else f"cli {file}")
     cfg = _config(params, memory)
-    existing = frozenset(EditMemory.open(cfg.memory.root, cfg.memory).ids())
+    console = Console(highlight=False)
+    quarantined = 0
     try:
         if file is not None:
             target = out if out is not None else Path("data/validated") / file.stem
-            report = validate_file(file, target, cfg.validation, existing_ids=existing, training=False)
+            # Edits already live pass validation here and are skipped by the memory: "already present".
+            report = validate_file(file, target, cfg.validation, training=False)
+            for row in report.quarantined:
+                console.print(Text.assemble(("quarantined", "yellow"), f" {escape_for_terminal(row.source)}: "
+                                            f"{', '.join(row.reasons)}"), soft_wrap=True)
+            if not report.batch_ok:
+                fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
+            records, quarantined = report.passed, len(report.quarantined)
         else:
-            record = EditRecord(task, input, label, in_scope=[Example(r, label) for r in rephrase or ()],
-                                source="cli")
-            report = validate_records([record], [], cfg.validation, existing_ids=existing, training=False)
+            records = [EditRecord(task, input, label, in_scope=[Example(r, label) for r in rephrase or ()],
+                                  source="cli")]
     except (DataFileError, ValueError) as exc:
-        fail(str(exc))
-    console = Console()
-    for row in report.quarantined:
-        console.print(f"[yellow]quarantined[/] {row.source}: {', '.join(row.reasons)}", soft_wrap=True)
-    if not report.batch_ok:
-        fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
-    result = _load_editor(cfg, editor).edit(report.passed, audit=audit)
+        fail(escape_for_terminal(exc))
+    try:
+        result = _load_editor(cfg, editor).edit(records, audit=audit)
+    except EditRefused as exc:
+        for refusal in exc.refusals:
+            where = records[refusal.position].source or f"edit {refusal.position}"
+            console.print(Text.assemble(("refused", "red"), f" {escape_for_terminal(where)} "
+                                        f"({refusal.edit_id}): {', '.join(refusal.reasons)}"), soft_wrap=True)
+        fail(f"{len(exc.refusals)} edit(s) refused; nothing added", code=1)
+    if file is None and result.skipped:
+        console.print(f"edit {result.skipped[0]} already present; memory version {result.version} (unchanged)",
+                      soft_wrap=True)
+        return
     console.print(
         f"added {len(result.added)} edit(s), {len(result.skipped)} already present, "
-        f"{len(report.quarantined)} quarantined; memory version {result.version}"
+        f"{quarantined} quarantined; memory version {result.version}",
+        soft_wrap=True,
     )
 
 
@@ -132,7 +159,7 @@ def query(
         if p.edit_id is not None:
             record = ed.memory.get(p.edit_id)
             matched = f"{p.edit_id[:8]} {record.edit_input} → {record.edit_label}"
-        table.add_row(p.query, p.answer, p.routed_to, matched, f"{p.score:.3f}")
+        table.add_row(cell(p.query), cell(p.answer), p.routed_to, cell(matched), f"{p.score:.3f}")
     Console().print(table)
 
 
@@ -147,11 +174,11 @@ def memory_ls(
 
     cfg = _config(params, memory)
     mem = EditMemory.open(cfg.memory.root, cfg.memory)
-    table = Table(title=f"{cfg.memory.root}: {len(mem)} edits, version {mem.version}")
+    table = Table(title=cell(f"{cfg.memory.root}: {len(mem)} edits, version {mem.version}"))
     for column in ("edit_id", "task", "edit_input", "edit_label"):
         table.add_column(column)
     for record in mem.records()[:limit]:
-        table.add_row(record.edit_id, record.task, record.edit_input, record.edit_label)
+        table.add_row(cell(record.edit_id), cell(record.task), cell(record.edit_input), cell(record.edit_label))
     Console().print(table)
 
 

@@ -50,7 +50,8 @@ def serve(
     mem_cfg = replace(cfg.memory, root=memory_root)
     directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
     try:
-        ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg)
+        ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg,
+                              validation=cfg.validation, guard=cfg.guard)
     except ArtifactError as exc:
         fail(f"{exc} (train one with `serac train`)")
     service = EditService(ed, cfg.serve)

@@ -58,6 +58,7 @@ def train(
 def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: Console, *, main: bool) -> None:
     import contextlib
 
+    from serac.editor.guard import validation_canaries
     from serac.pipeline.retrain import stage_run
     from serac.registry.tracking import MlflowHook
     from serac.training import editor as steps
@@ -77,6 +78,8 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
         editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)
     if main:
+        editor.attach_canaries(validation_canaries(editor.scope, cfg.training.data_dir, cfg.training.dataset,
+                                                   cfg.guard.canaries))
         editor.save(target)
     console.print_json(json.dumps(report.summary()))
     console.print(f"editor packaged in {target}")

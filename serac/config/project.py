@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from serac.config.data import DataConfig, IngestConfig, ValidationConfig
 from serac.config.evaluation import EvaluationConfig
+from serac.config.guard import GuardConfig
 from serac.config.memory import MemoryConfig
 from serac.config.models import BaseModelConfig, CounterfactualConfig, EditorConfig, ScopeConfig
 from serac.config.ops import RegistryConfig, ServeConfig, TrackingConfig
@@ -17,6 +18,7 @@ from serac.config.training import TrainingConfig
 class ProjectConfig:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     scope: ScopeConfig = field(default_factory=ScopeConfig)

@@ -4,12 +4,14 @@ The flow is ``records -> DataFrame -> GX suite -> failed expectations per row``:
 
 1. :func:`record_frame` makes one DataFrame row per record. Checks that need
    per-row Python (control characters, label vs input, memory lookup, example
-   lengths) are computed there in one pass into plain columns; tokenisation is
-   one batched call. GX then asserts those columns with vectorised column
-   expectations, so the suite costs ~1-2 s at 10^5 rows even with the
-   ``COMPLETE`` result format.
-2. :func:`build_suite` builds the :class:`ExpectationSuite` for a task from
-   :class:`~serac.config.ValidationConfig` (in code, never from a stored suite).
+   lengths) are computed there in one pass into plain columns
+   (:func:`serac.data.rules.row_values`); tokenisation is one batched call. GX then
+   asserts those columns with vectorised column expectations, so the suite costs
+   ~1-2 s at 10^5 rows even with the ``COMPLETE`` result format.
+2. :func:`build_suite` builds the :class:`ExpectationSuite` for a task from the row
+   rules of :mod:`serac.data.rules` (in code, never from a stored suite): the rules the
+   API and the Python API check one edit at a time with
+   :func:`serac.data.rules.check_records`, so the two cannot drift.
 3. :func:`validate_records` runs it and turns GX's ``unexpected_index_list`` into
    quarantine reasons, named ``<expectation type>(<column>)``, e.g.
    ``expect_column_values_to_not_be_null(edit_label)``. Loader rejects keep their
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -39,9 +41,11 @@ import pandas as pd
 
 from serac.config import ValidationConfig
 from serac.data import quarantine as q
+from serac.data import rules
 from serac.data.errors import RejectedRow
+from serac.data.rules import row_values
 from serac.data.schema import TASKS, EditRecord
-from serac.models.hub import load_tokenizer
+from serac.data.text import CONTROL_CHARS
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -55,12 +59,10 @@ row, which took 17-28 s for 100k failing rows against 0.7 s for plain index
 labels (benchmarks/validate.py, worst case).
 """
 
-BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ud800-\udfff]")
+BAD_CHARS = CONTROL_CHARS
 """C0/C1 control characters (tab, newline and carriage return allowed), U+FFFD and lone surrogates."""
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _ROW_SUFFIX = re.compile(r"#(\d+)$")
-_TOKENIZE_CHUNK = 8192
 
 
 # ---------------------------------------------------------------- the DataFrame
@@ -73,41 +75,20 @@ def record_frame(
     existing_ids: Iterable[str] = frozenset(),
     timings: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per record: the record's text fields plus the computed columns the suite checks.
+    """One row per record: :func:`serac.data.rules.row_values` plus ``idx``, ``row``, ``source`` and ``token_len``.
 
     ``idx`` is the position in ``records``; ``row`` the 1-based source row (from the
     ``file#row`` source, else ``idx + 1``). The index is ``row`` when those are unique
     (so GX results name source rows), else ``idx``; unnamed, see :data:`RESULT_FORMAT`.
-    Text is stored with lone surrogates turned into U+FFFD (Arrow strings cannot hold
-    them); ``has_control_chars`` is computed on the original text, so such rows fail anyway.
     """
     existing = existing_ids if isinstance(existing_ids, (set, frozenset)) else frozenset(existing_ids)
     cols: dict[str, list[Any]] = {name: [] for name in _FRAME_COLUMNS}
     for idx, rec in enumerate(records):
-        examples = rec.in_scope + rec.out_of_scope
-        ex_lens = [len(_text(e.input) or "") for e in examples]
-        texts = [rec.edit_input, rec.edit_label, rec.subject, rec.ground_truth]
-        texts += [t for e in examples for t in (e.input, e.label)]
-        joined = "\n".join(_text(t) for t in texts if t is not None)
-        edit_input, edit_label, subject = _text(rec.edit_input), _text(rec.edit_label), _text(rec.subject)
         match = _ROW_SUFFIX.search(rec.source or "")
-        cols["idx"].append(idx)
-        cols["row"].append(int(match.group(1)) if match else idx + 1)
-        cols["source"].append(rec.source)
-        cols["task"].append(rec.task)
-        cols["edit_id"].append(_clean(_text(rec.edit_id)))
-        cols["edit_input"].append(_clean(edit_input))
-        cols["edit_label"].append(_clean(edit_label))
-        cols["edit_label_norm"].append(None if edit_label is None else _clean(edit_label.strip().casefold()))
-        cols["subject_in_input"].append(
-            None if not subject or edit_input is None else subject.casefold() in edit_input.casefold()
-        )
-        cols["n_in_scope"].append(len(rec.in_scope))
-        cols["example_input_min_chars"].append(min(ex_lens) if ex_lens else None)
-        cols["example_input_max_chars"].append(max(ex_lens) if ex_lens else None)
-        cols["has_control_chars"].append(BAD_CHARS.search(joined) is not None)
-        cols["label_equals_input"].append(_squash(edit_input) == _squash(edit_label))
-        cols["in_memory"].append(rec.edit_id in existing)
+        values = {"idx": idx, "row": int(match.group(1)) if match else idx + 1, "source": rec.source,
+                  **row_values(rec, existing)}
+        for name in _FRAME_COLUMNS:
+            cols[name].append(values[name])
     started = time.perf_counter()
     token_len = token_lengths([t or "" for t in cols["edit_input"]], [t or "" for t in cols["edit_label"]], tokenizer)
     if timings is not None:
@@ -128,98 +109,44 @@ _FRAME_COLUMNS: dict[str, str] = {
     "edit_input": "str",
     "edit_label": "str",
     "edit_label_norm": "str",
+    "subject": "str",
+    "ground_truth": "str",
     "subject_in_input": "boolean",
     "n_in_scope": "int64",
     "example_input_min_chars": "Int64",
     "example_input_max_chars": "Int64",
+    "example_label_max_chars": "Int64",
     "has_control_chars": "bool",
+    "has_bidi_controls": "bool",
+    "has_zero_width": "bool",
+    "blank_example_input": "bool",
     "label_equals_input": "bool",
     "in_memory": "bool",
 }
 
 
-def _text(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else str(value)
-
-
-def _clean(text: str | None) -> str | None:
-    return _SURROGATES.sub("\ufffd", text) if text and _SURROGATES.search(text) else text
-
-
-def _squash(text: str | None) -> str | None:
-    """Case- and whitespace-insensitive form, for the label == input check."""
-    return None if text is None else " ".join(text.split()).casefold()
-
-
 def token_lengths(inputs: Sequence[str], labels: Sequence[str], tokenizer: str) -> np.ndarray:
-    """Tokens in the pair ``[CLS] input [SEP] label [SEP]`` for each row, batch-tokenised.
-
-    Uses the Rust tokenizer directly (about 30% faster than the transformers call and
-    free of its "sequence longer than model max length" warning) unless it has
-    truncation or padding configured, which would distort the lengths.
-    """
-    if not inputs:
-        return np.zeros(0, dtype=np.int64)
-    tok = load_tokenizer(tokenizer)
-    backend = getattr(tok, "backend_tokenizer", None)
-    lengths: list[int] = []
-    for start in range(0, len(inputs), _TOKENIZE_CHUNK):
-        a, b = inputs[start : start + _TOKENIZE_CHUNK], labels[start : start + _TOKENIZE_CHUNK]
-        if backend is not None and backend.truncation is None and backend.padding is None:
-            lengths.extend(len(enc) for enc in backend.encode_batch(list(zip(a, b)), add_special_tokens=True))
-        else:
-            enc = tok(list(a), list(b), truncation=False, padding=False, verbose=False)
-            lengths.extend(len(ids) for ids in enc["input_ids"])
-    return np.asarray(lengths, dtype=np.int64)
+    """:func:`serac.data.rules.token_lengths` as an int64 array."""
+    return np.asarray(rules.token_lengths(inputs, labels, tokenizer), dtype=np.int64)
 
 
 # ---------------------------------------------------------------- the suite
 
 
 def build_suite(task: str, cfg: ValidationConfig, *, training: bool = True) -> "ExpectationSuite":
-    """The expectation suite for ``task``: the common checks plus the task's own (:data:`TASK_CHECKS`)."""
+    """The expectation suite for ``task``: :func:`serac.data.rules.row_rules` with the batch checks, as GX expectations."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     import great_expectations as gx
 
-    E, lo, hi = gx.expectations, cfg.min_chars, cfg.max_chars
-    checks = [E.ExpectColumnValuesToNotBeNull(column=c, description=f"{c} is required") for c in _REQUIRED]
-    checks.append(E.ExpectColumnValuesToBeInSet(column="task", value_set=[task], description=f"task is {task!r}"))
-    checks.append(E.ExpectColumnValuesToBeUnique(column="edit_id", description="unique in the batch (first copy kept)"))
-    for c in ("edit_input", "edit_label"):
-        checks.append(E.ExpectColumnValuesToMatchRegex(column=c, regex=r"\S", description=f"{c} is not blank"))
-        checks.append(E.ExpectColumnValueLengthsToBeBetween(
-            column=c, min_value=lo, max_value=hi, description=f"{c} has {lo}..{hi} characters"))
-    bounds = [
-        ("example_input_min_chars", lo, None, f"every example input has >= {lo} characters"),
-        ("example_input_max_chars", None, hi, f"every example input has <= {hi} characters"),
-        ("token_len", None, cfg.max_tokens, f"input + label take <= {cfg.max_tokens} tokens of {cfg.tokenizer!r}"),
-    ]
-    if training and cfg.require_in_scope:
-        bounds.append(("n_in_scope", 1, None, "at least one in-scope example (training data)"))
-    checks += [E.ExpectColumnValuesToBeBetween(column=c, min_value=a, max_value=b, description=d)
-               for c, a, b, d in bounds]
-    flags = {
-        "in_memory": "edit_id is not already in the memory",
-        "label_equals_input": "edit_label differs from edit_input (ignoring case and spaces)",
-        "has_control_chars": "no control characters, U+FFFD or lone surrogates in any text",
-    }
-    checks += [E.ExpectColumnValuesToBeInSet(column=c, value_set=[False], description=d) for c, d in flags.items()]
-    checks += [E.ExpectColumnValuesToBeInSet(column=c, value_set=v, description=d) for c, v, d in TASK_CHECKS[task]]
+    checks = [getattr(gx.expectations, rules.GX_CLASSES[rule.expectation])(**rule.gx_kwargs())
+              for rule in rules.row_rules(task, cfg, training=training, batch=True)]
     # Passed to the constructor: suite.add_expectation() needs an active data context in GX 1.x.
     return gx.ExpectationSuite(name=f"serac-{task}", expectations=checks)
 
 
-_REQUIRED = ("task", "edit_id", "edit_input", "edit_label")
-
-TASK_CHECKS: dict[str, list[tuple[str, list[Any], str]]] = {
-    "qa": [],
-    "fact": [("subject_in_input", [True], "the subject, when given, occurs in the prompt")],
-    "fc": [("edit_label_norm", ["true", "false"], "label is true or false (any case)")],
-    "convsent": [("edit_label", ["positive", "negative"], "label is positive or negative")],
-    "qa_hard": [],
-}
-"""Per-task ``expect_column_values_to_be_in_set`` checks on top of the common ones: (column, values, meaning)."""
+TASK_CHECKS = rules.TASK_RULES
+"""Per-task ``expect_column_values_to_be_in_set`` checks on top of the common ones (:data:`serac.data.rules.TASK_RULES`)."""
 
 
 def reason_name(expectation_config: dict[str, Any]) -> str:
@@ -393,6 +320,26 @@ def validate_records(
         tasks=tasks,
         timings=timings,
     )
+
+
+def requarantine(report: ValidationReport, refused: dict[int, Sequence[str]]) -> ValidationReport:
+    """``report`` with the passed rows at positions ``refused`` moved to quarantine, with those reasons.
+
+    For checks made after the suite (the editor's blast-radius guard); counts, failure rate
+    and ``batch_ok`` are recomputed, the GX result is kept as it was.
+    """
+    if not refused:
+        return report
+    moved = []
+    for i, reasons in refused.items():
+        record = report.passed[i]
+        match = _ROW_SUFFIX.search(record.source or "")
+        moved.append(q.from_record(record, int(match.group(1)) if match else i + 1, reasons))
+    quarantined = q.sort_rows([*report.quarantined, *moved])
+    failure_rate = len(quarantined) / report.rows_in if report.rows_in else 0.0
+    return replace(report, passed=[r for i, r in enumerate(report.passed) if i not in refused],
+                   quarantined=quarantined, reason_counts=q.reason_counts(quarantined), failure_rate=failure_rate,
+                   batch_ok=failure_rate <= report.max_failure_rate)
 
 
 def validate_file(

@@ -16,8 +16,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from serac.config import EditorConfig, MemoryConfig, build
+from serac.config import EditorConfig, GuardConfig, MemoryConfig, ValidationConfig, build
+from serac.data.rules import EditRefused, Refusal, check_records
 from serac.data.schema import EditRecord
+from serac.editor.guard import CANARY_DIR, BlastRadiusGuard, Canaries
 from serac.editor.routing import ScopeDecision, ScopeRouter
 from serac.io import atomic_dir
 from serac.memory import EditMemory
@@ -56,24 +58,59 @@ class SeracEditor:
         base: BaseModel,
         memory: EditMemory,
         config: EditorConfig = EditorConfig(),
+        *,
+        validation: ValidationConfig = ValidationConfig(),
+        guard: GuardConfig = GuardConfig(),
+        canaries: Canaries | None = None,
     ) -> None:
         self.scope = scope
         self.counterfactual = counterfactual
         self.base = base
         self.memory = memory
         self.config = config
+        self.validation = validation
+        self.guard = BlastRadiusGuard(guard, canaries)
         self.sync_memory()
 
     # ---------------------------------------------------------------- editing
     def edit(self, records: Sequence[EditRecord], *, reason: str | None = None, audit: AuditContext | None = None):
         """Add edits to the memory (idempotent by edit_id); returns the memory's AddResult.
 
+        Every edit is first checked (:meth:`screen`); when any is refused, nothing is stored
+        and :class:`~serac.data.rules.EditRefused` lists each refused edit with its reasons.
         The change is recorded in the memory's audit trail as made by ``audit`` (default:
         this process's OS user, from ``python``), ``reason`` (a ticket id or note) filled in.
         """
         records = list(records)
-        embeddings = self.scope.embedding.embed_edits(records) if records else np.zeros((0, self.scope.dim), "float32")
+        embeddings = self._embed(records)
+        refusals = self.screen(records, embeddings)
+        if refusals:
+            raise EditRefused(refusals)
         return self.memory.add(records, embeddings, self.scope.encoder_fingerprint(), audit=with_reason(audit, reason))
+
+    def screen(self, records: Sequence[EditRecord], embeddings: np.ndarray | None = None) -> list[Refusal]:
+        """The edits this editor would refuse, by position: the row rules, then the blast-radius guard.
+
+        The row rules (:func:`serac.data.rules.check_records`, ``self.validation``) are those of
+        every entry point; the guard scores only edits that pass them and are not live yet.
+        """
+        records = list(records)
+        refusals = {r.position: r for r in check_records(records, self.validation)}
+        todo = [i for i, r in enumerate(records) if i not in refusals and not self.memory.contains(r.edit_id)]
+        if todo and self.guard.active:
+            embeddings = self._embed(records) if embeddings is None else embeddings
+            refused = self.guard.refused(self.scope, [records[i] for i in todo], embeddings[todo],
+                                         self.config.threshold)
+            for j, why in refused.items():
+                refusals[todo[j]] = Refusal(todo[j], records[todo[j]].edit_id, (why,))
+        return [refusals[i] for i in sorted(refusals)]
+
+    def attach_canaries(self, canaries: Canaries | None) -> None:
+        """Use ``canaries`` for the blast-radius guard from now on (and save them with the editor)."""
+        self.guard = BlastRadiusGuard(self.guard.config, canaries)
+
+    def _embed(self, records: Sequence[EditRecord]) -> np.ndarray:
+        return self.scope.embedding.embed_edits(records) if records else np.zeros((0, self.scope.dim), "float32")
 
     def forget(self, edit_ids: Sequence[str], *, reason: str | None = None, audit: AuditContext | None = None):
         """Tombstone edits; they stop matching immediately. ``reason`` / ``audit`` as for :meth:`edit`."""
@@ -129,7 +166,7 @@ class SeracEditor:
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | Path, include_memory: bool = True) -> Path:
-        """Write the editor: scope/, counterfactual/, base/ (when trained here), memory/ and editor.json."""
+        """Write the editor: scope/, counterfactual/, base/ (when trained here), memory/, canaries/ and editor.json."""
         directory = Path(directory)
         with atomic_dir(directory) as tmp:
             self.scope.save(tmp / "scope")
@@ -140,6 +177,8 @@ class SeracEditor:
                 base_saved = True
             if include_memory:
                 self.memory.snapshot(tmp / "memory")
+            if self.guard.canaries is not None:
+                self.guard.canaries.save(tmp / CANARY_DIR)
             meta = {
                 "format_version": EDITOR_FORMAT_VERSION,
                 "editor": asdict(self.config),
@@ -159,11 +198,15 @@ class SeracEditor:
         memory_config: MemoryConfig = MemoryConfig(),
         device: str | None = None,
         base: BaseModel | None = None,
+        validation: ValidationConfig = ValidationConfig(),
+        guard: GuardConfig = GuardConfig(),
     ) -> "SeracEditor":
         """Load a saved editor; no training code is needed.
 
         ``memory_root`` opens a live memory instead of the snapshot saved with the
         editor; ``base`` overrides the recorded base model (e.g. an HTTP endpoint).
+        ``validation`` and ``guard`` are the operator's rules for new edits; the canary
+        set comes from the editor's ``canaries/`` (without one the guard is off).
         """
         from serac.models.base import build_base_model
 
@@ -181,7 +224,9 @@ class SeracEditor:
                 raise ArtifactError(f"{directory}: editor saved without memory; pass memory_root")
             memory_root = directory / "memory"
         memory = EditMemory.open(memory_root, memory_config)
-        return cls(scope, counterfactual, base, memory, config)
+        canaries = Canaries.load(directory / CANARY_DIR) if (directory / CANARY_DIR).is_dir() else None
+        return cls(scope, counterfactual, base, memory, config, validation=validation, guard=guard,
+                   canaries=canaries)
 
 
 def read_editor_meta(directory: Path) -> dict:

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from serac.config import IngestConfig, MemoryConfig, ValidationConfig
+from serac.config import GuardConfig, IngestConfig, MemoryConfig, ValidationConfig
 from serac.data.schema import EditRecord
 from serac.io import atomic_path, write_json
 from serac.pipeline import dvc
@@ -267,11 +267,47 @@ def memory_state(memory: MemoryConfig) -> tuple[int, frozenset[str]]:
     return mem.version, frozenset(mem.ids())
 
 
-def load_editor(editor_dir: str | Path, memory: MemoryConfig) -> "SeracEditor":
+def load_editor(
+    editor_dir: str | Path,
+    memory: MemoryConfig,
+    *,
+    validation: ValidationConfig = ValidationConfig(),
+    guard: GuardConfig = GuardConfig(),
+) -> "SeracEditor":
     """The packaged editor at ``editor_dir``, working on the live memory at ``memory.root``."""
     from serac.editor import SeracEditor
 
-    return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory)
+    return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory, validation=validation,
+                            guard=guard)
+
+
+def screen_batch(editor: "SeracEditor", batch: Batch, report: "ValidationReport", cfg: IngestConfig) -> "ValidationReport":
+    """Quarantine the passed rows the editor refuses (the blast-radius guard), rewriting the batch's outputs.
+
+    The row rules already passed in the suite; the guard reason gives the capture rate and
+    up to ``guard.examples`` captured canaries. Unchanged ``report`` when nothing is refused.
+    """
+    from serac.data import quarantine as q
+    from serac.data.validation import requarantine
+
+    refused = {r.position: r.reasons for r in editor.screen(report.passed)}
+    if not refused:
+        return report
+    screened = requarantine(report, refused)
+    out = batch.out_dir(cfg)
+    previous = read_json_or_empty(out / "summary.json")
+    q.write_outputs(out, screened, path=str(batch.path), format=str(previous.get("format", "")), training=False)
+    log.warning("%s: %d edit(s) quarantined by the blast-radius guard", batch.name, len(refused))
+    return screened
+
+
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def add_to_memory(
@@ -387,6 +423,6 @@ __all__ = [
     "FAILED", "INGESTED", "REFUSED", "Batch", "BatchRow", "IngestReport", "IngestVerificationError", "LedgerError",
     "add_to_memory", "audit_context", "discover_batches", "empty_ledger", "flow_actor", "ledger_entry", "load_editor",
     "mark_trained", "memory_state", "new_edits_since_training", "read_ledger", "record_batch", "restore_entry",
-    "run_audit", "scope_recall", "sha256_file", "should_retrain", "split_pending", "track_memory", "tracked_memory_md5",
-    "validate_batch", "verify_batch",
+    "run_audit", "scope_recall", "screen_batch", "sha256_file", "should_retrain", "split_pending", "track_memory",
+    "tracked_memory_md5", "validate_batch", "verify_batch",
 ]

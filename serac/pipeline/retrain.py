@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping
 
 from serac.config import ProjectConfig, RegistryConfig
 from serac.data.prepare import split_path
+from serac.editor.guard import validation_canaries
 from serac.evaluation.report import metrics_dict
 from serac.evaluation.stage import EvaluationRun, read_threshold, run_evaluation
 from serac.memory import EditMemory
@@ -58,11 +59,13 @@ def evaluate(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Pat
 
 
 def package_editor(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Path, out_dir: str | Path) -> Path:
-    """Package the trained components with the tuned threshold and an empty memory."""
+    """Package the trained components with the tuned threshold, an empty memory and the guard's canary set."""
     config = replace(config, editor=replace(config.editor,
                                             threshold=read_threshold(reports_dir, config.editor.threshold)))
     with tempfile.TemporaryDirectory(prefix="serac-package-") as tmp:
         editor = assemble_editor(config, work_dir, EditMemory.open(Path(tmp) / "memory", config.memory))
+        editor.attach_canaries(validation_canaries(editor.scope, config.training.data_dir, config.training.dataset,
+                                                   config.guard.canaries))
         return editor.save(out_dir)
 
 

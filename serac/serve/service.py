@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from serac.config import ServeConfig
+from serac.data.rules import EditRefused
 from serac.data.schema import EditRecord, Example
 from serac.editor import Prediction, SeracEditor
 from serac.memory import AddResult, RemoveResult
@@ -59,7 +60,11 @@ class EditService:
         return records
 
     def add(self, edits: Sequence[EditIn], audit: AuditContext | None = None) -> AddResult:
-        return self.editor.edit(self.records(edits), audit=audit)
+        """Store ``edits``; 422 naming each refused edit and its reasons (the row rules, the guard)."""
+        try:
+            return self.editor.edit(self.records(edits), audit=audit)
+        except EditRefused as exc:
+            raise RequestError(422, refusal_detail(exc)) from exc
 
     def remove(self, edit_id: str, audit: AuditContext | None = None) -> RemoveResult:
         return self.editor.forget([edit_id], audit=audit)
@@ -90,3 +95,8 @@ class EditService:
                                         "(serve.max_text_chars)")
             if "\x00" in text:
                 raise RequestError(422, f"{where}: NUL characters are not accepted")
+
+
+def refusal_detail(exc: EditRefused) -> str:
+    """``edits[0] (<edit_id>): <reason>, <reason>; edits[2] ...``: what a 422 for refused edits says."""
+    return "; ".join(f"edits[{r.position}] ({r.edit_id}): {', '.join(r.reasons)}" for r in exc.refusals)

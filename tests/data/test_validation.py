@@ -29,6 +29,7 @@ BLANK_LABEL = "expect_column_values_to_match_regex(edit_label)"
 LEN_INPUT = "expect_column_value_lengths_to_be_between(edit_input)"
 LEN_LABEL = "expect_column_value_lengths_to_be_between(edit_label)"
 EXAMPLE_MAX = "expect_column_values_to_be_between(example_input_max_chars)"
+EXAMPLE_LABEL_MAX = "expect_column_values_to_be_between(example_label_max_chars)"
 TOKENS = "expect_column_values_to_be_between(token_len)"
 UNIQUE = "expect_column_values_to_be_unique(edit_id)"
 IN_MEMORY = "expect_column_values_to_be_in_set(in_memory)"
@@ -107,7 +108,7 @@ def test_each_kind_of_bad_row_is_quarantined_with_its_expectation():
     assert got[6] == {CONTROL}
     assert got[7] == {IN_SCOPE}
     assert LEN_INPUT in got[8]
-    assert got[9] == {LEN_LABEL}
+    assert got[9] == {LEN_LABEL, EXAMPLE_LABEL_MAX}  # the in-scope example repeats the label
     assert got[10] == {EXAMPLE_MAX}
     assert got[12] == {"missing_field:edit_label"}
     assert sorted(r.source for r in report.passed) == ["batch.jsonl#1", "batch.jsonl#11"]

@@ -33,6 +33,9 @@ def write_params(tmp: Path, prepared: Path, dataset: str, steps: dict[str, int])
         "base": {"decoder_layers": 1},
         "editor": {"device": "cpu", "artifact_dir": str(tmp / "editor")},
         "memory": {"root": str(tmp / "memory")},
+        # The synthetic edits' made-up names look alike ("Linqui", "Linzen"): after a 5-step scope
+        # training a new edit captures 2 of the ~140 canaries (1.4%), over the 0.5% default.
+        "guard": {"max_capture": 0.05},
         "tracking": {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "artifact_root": str(tmp / "mlruns")},
         "training": {
             "dataset": dataset,
