@@ -42,7 +42,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction, transaction
 from prefect.utilities.annotations import quote
 
-from serac.config import IngestConfig, MemoryConfig, ValidationConfig, load_config
+from serac.config import BaseModelConfig, IngestConfig, MemoryConfig, ValidationConfig, load_config
 from serac.data.schema import EditRecord
 from serac.pipeline import ingest
 from serac.pipeline.ingest import Batch, BatchRow, IngestReport
@@ -102,8 +102,8 @@ def validate(batch: Batch, cfg: IngestConfig, validation: ValidationConfig, exis
 
 
 @task(name="load-editor", cache_policy=NO_CACHE)
-def load_editor(editor_dir: str, memory: MemoryConfig):
-    return ingest.load_editor(editor_dir, memory)
+def load_editor(editor_dir: str, memory: MemoryConfig, base: BaseModelConfig | None = None):
+    return ingest.load_editor(editor_dir, memory, base)
 
 
 @task(name="add-to-memory", cache_policy=NO_CACHE)
@@ -213,7 +213,7 @@ def nightly_ingest(
                 logger.warning("%s refused: %s", batch.name, row.message)
                 continue
             if editor is None:  # loaded only when a batch is to be added
-                editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory)
+                editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.base)
             new_records += _add_batch(editor, batch, checked, row, cfg.memory, icfg.ledger)
         if editor is not None:
             report.memory_version = editor.memory.version

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
 from serac.config import DEFAULT_PARAMS
 
 
@@ -18,6 +18,8 @@ def serve(
     params: ParamsOpt = DEFAULT_PARAMS,
     editor: Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default editor.artifact_dir).")] = None,
     memory: Annotated[Optional[Path], typer.Option("--memory", help="Live edit memory (default memory.root).")] = None,
+    base_callable: BaseCallableOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Serve POST /edits, DELETE /edits/{id}, POST /predict and GET /health (OpenAPI at /docs)."""
     from dataclasses import replace
@@ -33,7 +35,8 @@ def serve(
     mem_cfg = replace(cfg.memory, root=memory_root)
     directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
     try:
-        ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg)
+        ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg,
+                              base=operator_base(cfg, base_callable, base_url))
     except ArtifactError as exc:
         fail(f"{exc} (train one with `serac train`)")
     service = EditService(ed, cfg.serve)

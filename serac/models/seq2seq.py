@@ -116,7 +116,9 @@ class TextToText(nn.Module):
             if kind == "causal" and name_or_path == OFFLINE_DEFAULT:
                 extra["is_decoder"] = True  # MiniLM is an encoder; a causal LM head needs the causal mask
             with _quiet_transformers():
-                model = KINDS[kind].auto_class().from_pretrained(resolve_name_or_path(name_or_path), **extra)
+                model = KINDS[kind].auto_class().from_pretrained(
+                    resolve_name_or_path(name_or_path), trust_remote_code=False, **extra
+                )
         if KINDS[kind].attach is not None:
             model = KINDS[kind].attach(model)
         tokenizer = load_tokenizer(name_or_path) if not revision else _load_tokenizer(name_or_path, revision)
@@ -305,7 +307,7 @@ class Kind:
         return getattr(transformers, self.auto_class_name)
 
     def build_from_config(self, hf_config: Any) -> nn.Module:
-        model = self.auto_class().from_config(hf_config)
+        model = self.auto_class().from_config(hf_config, trust_remote_code=False)
         return self.attach(model) if self.attach is not None else model
 
 
@@ -487,7 +489,7 @@ def _load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     extra = {"revision": revision} if revision else {}
-    return AutoTokenizer.from_pretrained(resolve_name_or_path(name_or_path), **extra)
+    return AutoTokenizer.from_pretrained(resolve_name_or_path(name_or_path), trust_remote_code=False, **extra)
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from serac.config import IngestConfig, MemoryConfig, ValidationConfig
+from serac.config import BaseModelConfig, IngestConfig, MemoryConfig, ValidationConfig
 from serac.data.schema import EditRecord
 from serac.io import atomic_path, write_json
 from serac.pipeline import dvc
@@ -266,11 +266,16 @@ def memory_state(memory: MemoryConfig) -> tuple[int, frozenset[str]]:
     return mem.version, frozenset(mem.ids())
 
 
-def load_editor(editor_dir: str | Path, memory: MemoryConfig) -> "SeracEditor":
-    """The packaged editor at ``editor_dir``, working on the live memory at ``memory.root``."""
-    from serac.editor import SeracEditor
+def load_editor(editor_dir: str | Path, memory: MemoryConfig, base: BaseModelConfig | None = None) -> "SeracEditor":
+    """The packaged editor at ``editor_dir``, working on the live memory at ``memory.root``.
 
-    return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory)
+    ``base`` is the operator's params.yaml section: a ``callable``/``http`` base comes only from there.
+    """
+    from serac.editor import SeracEditor
+    from serac.models.base import operator_base_model
+
+    chosen = operator_base_model(base) if base is not None else None
+    return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory, base=chosen)
 
 
 def add_to_memory(editor: "SeracEditor", records: Sequence[EditRecord]) -> "AddResult":

@@ -14,7 +14,9 @@ the project's environment (its ``bin/`` on ``PATH``: the server execs ``uvicorn`
     curl -X POST localhost:5001/invocations -H 'Content-Type: application/json' \
          -d '{"inputs": {"query": ["Who is the UK PM?"]}}'
 
-A ``callable`` base model is stored as ``module:function`` and must be importable there too.
+A ``callable`` or ``http`` base model is never taken from the model's files (``editor.json``, nor
+the ``model_config`` logged in its MLmodel): the serving process names it in its environment,
+``SERAC_BASE_CALLABLE=module:function`` (importable there) or ``SERAC_BASE_URL=https://...``.
 
 ``pip_requirements`` (default :func:`serving_requirements`, pinned to what is
 installed) documents the rest of the stack. ``code_paths=[<path>/serac]`` in
@@ -29,6 +31,7 @@ instead of the snapshot logged with the model).
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,9 @@ SERVING_PACKAGES = (
 )  # fmt: skip
 """What ``SeracEditor.load`` + ``predict`` import (serac itself is installed from the repo)."""
 INPUT_EXAMPLE = pd.DataFrame({"query": ["Who is the prime minister of the United Kingdom?"]})
+BASE_CALLABLE_ENV = "SERAC_BASE_CALLABLE"
+BASE_URL_ENV = "SERAC_BASE_URL"
+"""The operator's choice of a callable / HTTP base model for a served pyfunc."""
 MODEL_CONFIG_DEFAULTS = {"device": None, "memory_root": None}
 """Load-time options: None keeps what the editor was saved with (its device setting, its memory snapshot)."""
 
@@ -64,11 +70,17 @@ class SeracPyfunc(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from serac.config import BaseModelConfig
         from serac.editor import SeracEditor  # models load lazily: importing this module stays cheap
+        from serac.models.base import operator_base_model
 
         options = dict(context.model_config or {})
+        base = operator_base_model(
+            BaseModelConfig(), callable_ref=os.environ.get(BASE_CALLABLE_ENV), url=os.environ.get(BASE_URL_ENV)
+        )
         self.editor = SeracEditor.load(
-            context.artifacts[EDITOR_ARTIFACT], memory_root=options.get("memory_root"), device=options.get("device")
+            context.artifacts[EDITOR_ARTIFACT], memory_root=options.get("memory_root"), device=options.get("device"),
+            base=base,
         )
 
     # ``pd.DataFrame`` is the hint MLflow leaves alone (no schema inference or input conversion);

@@ -19,7 +19,13 @@ from serac.models.artifacts import ArtifactError
 from serac.models.base import CallableBaseModel
 from serac.models.scope import ScopeClassifier
 from serac.registry.promotion import promote
-from serac.registry.pyfunc import OUTPUT_COLUMNS, editor_signature, log_editor_model, queries_from_input
+from serac.registry.pyfunc import (
+    BASE_CALLABLE_ENV,
+    OUTPUT_COLUMNS,
+    editor_signature,
+    log_editor_model,
+    queries_from_input,
+)  # fmt: skip
 from serac.registry.tracking import start_run
 
 PM = EditRecord("qa", "Who is the prime minister of the United Kingdom?", "Boris Johnson",
@@ -49,6 +55,12 @@ def test_signature_allows_a_missing_edit_id():
     assert signature.inputs.input_names() == ["query"]
     assert signature.outputs.input_names() == list(OUTPUT_COLUMNS)
     assert [c.required for c in signature.outputs.inputs] == [True, True, True, False, True]
+
+
+@pytest.fixture(autouse=True)
+def operator_base(monkeypatch):
+    """The serving process names the callable base (the editor's files may not)."""
+    monkeypatch.setenv(BASE_CALLABLE_ENV, BASE_REFERENCE)
 
 
 @pytest.fixture(scope="module")
