@@ -193,9 +193,11 @@ def nightly_ingest(
     logger = get_run_logger()
     cfg = load_config(params_path)
     icfg = cfg.ingest
-    pending, done = ingest.split_pending(discover(icfg), ingest.read_ledger(icfg.ledger))
+    found = discover(icfg)
+    pending, done = ingest.split_pending(found, ingest.read_ledger(icfg.ledger))
     before, existing = ingest.memory_state(cfg.memory)
     report = IngestReport(str(cfg.memory.root), before, before, already_ingested=[b.name for b in done])
+    report.batches += [BatchRow.refused_entry(b) for b in found if b.refused]  # links out, FIFOs, ...: unopened
     new_records: list[EditRecord] = []
     editor = None
     if pending:

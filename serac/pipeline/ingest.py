@@ -3,7 +3,9 @@
 The steps, each a plain function the flow in ``flows/nightly_ingest.py`` wraps in one task:
 
 1. :func:`discover_batches` lists the inbox (a directory or an fsspec URL; remote files
-   are staged locally) and hashes every file.
+   are staged locally) and hashes every file. A link whose target lies outside a local
+   inbox, and anything not a regular file (FIFO, device, directory), is refused unopened,
+   with the reason in the report (:func:`inbox_entry`).
 2. :func:`split_pending` drops batches whose sha256 is already in the **ledger**
    (``ingest.ledger``, a JSON file written atomically): the same bytes are never ingested
    twice, so a re-run changes nothing, not even the memory version.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +77,8 @@ class Batch:
     sha256: str
     source: str = ""
     """The file as found in the inbox (a path or URL); ``path`` is a local staged copy for remote inboxes."""
+    refused: str = ""
+    """Why the inbox entry is not read at all (a link out of the inbox, not a regular file); ``sha256`` is empty."""
 
     @property
     def name(self) -> str:
@@ -89,11 +94,38 @@ class Batch:
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    """The sha256 of a regular file's bytes; the last path component may not be a link, nor anything but a
+    regular file (checked on the opened descriptor, so a FIFO or device never blocks or is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        digest = hashlib.sha256()
         while chunk := fh.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
+def inbox_entry(path: Path, inbox: Path) -> Batch:
+    """One entry of a local inbox, judged by ``lstat``/``readlink`` alone: a regular file inside the inbox
+    (possibly through a link that stays inside it) becomes a batch with its sha256; anything else a refused
+    entry with the reason. A refused entry is never opened."""
+    real_inbox = inbox.resolve()
+    target = path.resolve()
+    if not target.is_relative_to(real_inbox):
+        return Batch(path, "", str(path), refused=f"a symbolic link to {target}, outside the inbox: not read")
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as exc:
+        return Batch(path, "", str(path), refused=f"cannot stat: {exc.strerror}")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+        return Batch(path, "", str(path), refused=f"{kind}, not a regular file: not read")
+    return Batch(target, sha256_file(target), str(path))
 
 
 def discover_batches(cfg: IngestConfig) -> list[Batch]:
@@ -112,9 +144,9 @@ def discover_batches(cfg: IngestConfig) -> list[Batch]:
         inbox = Path(root)
         if not inbox.is_dir():
             raise FileNotFoundError(f"ingest.inbox {cfg.inbox!r}: no such directory")
-        found = {p for pattern in cfg.patterns for p in inbox.glob(pattern) if p.is_file()}
+        found = {p for pattern in cfg.patterns for p in inbox.glob(pattern)}
         ordered = sorted(found, key=lambda p: (p.name, str(p)))
-        return [Batch(p, sha256_file(p), str(p)) for p in ordered]
+        return [inbox_entry(p, inbox) for p in ordered]
 
     base = root.rstrip("/")
     remote = {p for pattern in cfg.patterns for p in fs.glob(f"{base}/{pattern}") if fs.isfile(p)}
@@ -171,11 +203,14 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
 
 
 def split_pending(batches: Sequence[Batch], ledger: dict[str, Any]) -> tuple[list[Batch], list[Batch]]:
-    """(batches to ingest, batches already in the ledger). A file seen twice in one run is ingested once."""
+    """(batches to ingest, batches already in the ledger). A file seen twice in one run is ingested once;
+    refused inbox entries are in neither (the report lists them: :meth:`BatchRow.refused_entry`)."""
     pending: list[Batch] = []
     done: list[Batch] = []
     seen: set[str] = set()
     for batch in batches:
+        if batch.refused:
+            continue
         if batch.sha256 in ledger["batches"] or batch.sha256 in seen:
             done.append(batch)
         else:
@@ -253,8 +288,11 @@ def validate_batch(
     in-scope example. Raises :class:`~serac.data.errors.DataFileError` for a file that
     cannot be read as a batch at all.
     """
+    from serac.data.errors import DataFileError
     from serac.data.validation import validate_file
 
+    if batch.refused:
+        raise DataFileError(batch.source, batch.refused)
     return validate_file(batch.path, batch.out_dir(cfg), validation, existing_ids=existing_ids, training=False)
 
 
