@@ -249,7 +249,7 @@ def phase_route(root: Path, size: int, kind: str, threshold: float, fingerprint:
     result["batch1"] = time_routing(router, scope, queries, 1, reps1)
     result["batch64"] = time_routing(router, scope, queries, 64, max(3, min(20, reps1 // 10)))
     result["decisions"] = decisions(router, scope, queries)
-    ann = [seg.index for seg in memory._view.sealed if seg.index is not None and seg.index.kind == "hnsw"]
+    ann = [seg.index for seg in memory.read_view().sealed if seg.index is not None and seg.index.kind == "hnsw"]
     if ann:  # HNSW search breadth vs agreement and latency, on the same loaded index
         default_ef = ann[0]._index.hnsw.efSearch
         result["ef_sweep"] = {}

@@ -107,8 +107,8 @@ def load_editor(editor_dir: str, memory: MemoryConfig, base: BaseModelConfig | N
 
 
 @task(name="add-to-memory", cache_policy=NO_CACHE)
-def add_edits(editor: Any, records: list[EditRecord]):
-    result = ingest.add_to_memory(editor, records)
+def add_edits(editor: Any, records: list[EditRecord], audit: Any = None):
+    result = ingest.add_to_memory(editor, records, audit)
     txn = get_transaction()
     if txn is not None:
         txn.set(MEMORY_VERSION, result.version)
@@ -177,13 +177,14 @@ def publish_report(report: IngestReport) -> None:
 @flow(name="nightly-ingest")
 def nightly_ingest(
     params_path: str = "params.yaml", editor_dir: str | None = None, trigger_retrain: bool = True,
-    max_attempts: int = 3,
+    max_attempts: int = 3, reason: str | None = None,
 ) -> IngestReport:
     """Ingest new inbox batches into the edit memory; report; retrain when warranted.
 
     ``editor_dir`` defaults to ``editor.artifact_dir``; the memory is ``memory.root``. A run
     rescheduled after its worker died starts again (the ledger skips finished batches); after
-    ``max_attempts`` starts it fails instead.
+    ``max_attempts`` starts it fails instead. Memory changes are audited as made by this
+    flow run, with ``reason``.
     """
     from prefect.runtime import flow_run
 
@@ -216,7 +217,8 @@ def nightly_ingest(
                 continue
             if editor is None:  # loaded only when a batch is to be added
                 editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.base)
-            new_records += _add_batch(editor, batch, checked, row, cfg.memory, icfg.ledger)
+            audit = ingest.audit_context(flow_run.id, batch, reason)
+            new_records += _add_batch(editor, batch, checked, row, cfg.memory, icfg.ledger, audit)
         if editor is not None:
             report.memory_version = editor.memory.version
         if new_records:
@@ -225,6 +227,7 @@ def nightly_ingest(
     if icfg.dvc_track_memory:
         changed = report.memory_version != before
         report.memory_md5 = dvc_track(cfg.memory.root) if changed else ingest.tracked_memory_md5(cfg.memory.root)
+    report.add_audit(*ingest.run_audit(cfg.memory.root, flow_run.id))
     report.new_edits_since_training = ingest.new_edits_since_training(ingest.read_ledger(icfg.ledger))
     report.retrain, report.retrain_reason = ingest.should_retrain(icfg, report.new_edits_since_training, report.recall)
     report.retrain_action = _retrain(report, params_path, icfg.ledger, trigger_retrain) if report.retrain else ""
@@ -237,7 +240,7 @@ def nightly_ingest(
 
 
 def _add_batch(
-    editor: Any, batch: Batch, checked: Any, row: BatchRow, memory: MemoryConfig, ledger_path: str
+    editor: Any, batch: Batch, checked: Any, row: BatchRow, memory: MemoryConfig, ledger_path: str, audit: Any = None
 ) -> list[EditRecord]:
     """Memory write + ledger entry + their verification, as one transaction; fills ``row``; the added records.
 
@@ -246,7 +249,7 @@ def _add_batch(
     """
     try:
         with transaction():
-            result = add_edits(editor, quote(checked.passed))
+            result = add_edits(editor, quote(checked.passed), audit)
             record_in_ledger(ledger_path, batch.sha256, ingest.ledger_entry(batch, checked, result))
             verify_ingest(memory, ledger_path, batch, quote(checked.passed), result)
     except Exception as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
 from serac.config import DEFAULT_PARAMS, ProjectConfig
 
+if TYPE_CHECKING:
+    from serac.memory.audit import AuditContext
+
 edit_app = typer.Typer(help="Add edits to the edit memory.", no_args_is_help=True)
 memory_app = typer.Typer(help="Inspect and change the edit memory.", no_args_is_help=True)
 app.add_typer(edit_app, name="edit")
@@ -25,6 +28,7 @@ app.add_typer(memory_app, name="memory")
 
 EditorOpt = Annotated[Optional[Path], typer.Option("--editor", help="Packaged editor (default: editor.artifact_dir).")]
 MemoryOpt = Annotated[Optional[Path], typer.Option("--memory", help="Edit memory directory (default: memory.root).")]
+ReasonOpt = Annotated[Optional[str], typer.Option("--reason", help="Why (a ticket id or note), for the audit trail.")]
 
 
 def _config(params: Path, memory: Path | None) -> ProjectConfig:
@@ -47,6 +51,16 @@ def _load_editor(cfg: ProjectConfig, editor: Path | None, base_callable: str | N
         fail(f"{exc} (train one with `serac train`)")
 
 
+def _audit_context(reason: str | None, source: str) -> AuditContext:
+    """The OS user running the command, ``reason``, ``source``: who and why, for the audit trail."""
+    from serac.memory.audit import AuditContext
+
+    try:
+        return AuditContext.local(reason, source)
+    except ValueError as exc:
+        fail(f"--reason: {exc}")
+
+
 @edit_app.command("add")
 def edit_add(
     file: Annotated[Optional[Path], typer.Argument(help="Batch of edits (any supported format).")] = None,
@@ -58,6 +72,7 @@ def edit_add(
     params: ParamsOpt = DEFAULT_PARAMS,
     editor: EditorOpt = None,
     memory: MemoryOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Validate edits, quarantine bad rows, and add the good ones to the memory (idempotent)."""
     from serac.data.errors import DataFileError
@@ -69,6 +84,7 @@ def edit_add(
         fail("give either FILE or --input/--label")
     if input is not None and not label:
         fail("--input needs --label")
+    audit = _audit_context(reason, "cli" if file is None else f"cli {file}")
     cfg = _config(params, memory)
     existing = frozenset(EditMemory.open(cfg.memory.root, cfg.memory).ids())
     try:
@@ -86,7 +102,7 @@ def edit_add(
         console.print(f"[yellow]quarantined[/] {row.source}: {', '.join(row.reasons)}", soft_wrap=True)
     if not report.batch_ok:
         fail(f"batch failed validation ({report.failure_rate:.0%} quarantined); nothing added", code=1)
-    result = _load_editor(cfg, editor).edit(report.passed)
+    result = _load_editor(cfg, editor).edit(report.passed, audit=audit)
     console.print(
         f"added {len(result.added)} edit(s), {len(result.skipped)} already present, "
         f"{len(report.quarantined)} quarantined; memory version {result.version}"
@@ -148,12 +164,14 @@ def memory_rm(
     edit_ids: Annotated[list[str], typer.Argument(help="edit_ids to forget.")],
     params: ParamsOpt = DEFAULT_PARAMS,
     memory: MemoryOpt = None,
+    reason: ReasonOpt = None,
 ) -> None:
     """Forget edits (tombstones; they stop matching immediately)."""
     from serac.memory import EditMemory
 
+    audit = _audit_context(reason, "cli")
     cfg = _config(params, memory)
-    result = EditMemory.open(cfg.memory.root, cfg.memory).remove(edit_ids)
+    result = EditMemory.open(cfg.memory.root, cfg.memory).remove(edit_ids, audit=audit)
     Console().print(f"removed {len(result.removed)}, unknown {len(result.unknown)}; memory version {result.version}")
     if result.unknown:
         raise typer.Exit(1)

@@ -21,6 +21,7 @@ from serac.data.schema import EditRecord
 from serac.editor.routing import ScopeDecision, ScopeRouter
 from serac.io import atomic_dir
 from serac.memory import EditMemory
+from serac.memory.audit import AuditContext, with_reason
 from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions, read_json
 from serac.models.base import BaseModel
 from serac.models.counterfactual import CounterfactualModel
@@ -64,15 +65,19 @@ class SeracEditor:
         self.sync_memory()
 
     # ---------------------------------------------------------------- editing
-    def edit(self, records: Sequence[EditRecord]):
-        """Add edits to the memory (idempotent by edit_id); returns the memory's AddResult."""
+    def edit(self, records: Sequence[EditRecord], *, reason: str | None = None, audit: AuditContext | None = None):
+        """Add edits to the memory (idempotent by edit_id); returns the memory's AddResult.
+
+        The change is recorded in the memory's audit trail as made by ``audit`` (default:
+        this process's OS user, from ``python``), ``reason`` (a ticket id or note) filled in.
+        """
         records = list(records)
         embeddings = self.scope.embedding.embed_edits(records) if records else np.zeros((0, self.scope.dim), "float32")
-        return self.memory.add(records, embeddings, self.scope.encoder_fingerprint())
+        return self.memory.add(records, embeddings, self.scope.encoder_fingerprint(), audit=with_reason(audit, reason))
 
-    def forget(self, edit_ids: Sequence[str]):
-        """Tombstone edits; they stop matching immediately."""
-        return self.memory.remove(list(edit_ids))
+    def forget(self, edit_ids: Sequence[str], *, reason: str | None = None, audit: AuditContext | None = None):
+        """Tombstone edits; they stop matching immediately. ``reason`` / ``audit`` as for :meth:`edit`."""
+        return self.memory.remove(list(edit_ids), audit=with_reason(audit, reason))
 
     def sync_memory(self) -> int:
         """Re-embed the memory when it was embedded by another encoder (e.g. before retraining).
@@ -83,7 +88,8 @@ class SeracEditor:
         if len(self.memory) == 0 or self.memory.encoder_fingerprint == fingerprint:
             return 0
         records = self.memory.records()
-        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint)
+        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint,
+                            audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
         return len(records)
 
     # ---------------------------------------------------------------- routing

@@ -55,11 +55,11 @@ class ScopeRouter:
         queries = list(queries)
         if not queries:
             return []
-        view = self.memory._view  # one version for search and record reads
+        view = self.memory.read_view()  # one version for search and record reads
         if view.n_live == 0:
             return [Routed(ScopeDecision(None, 0.0, False), None) for _ in queries]
         q_emb = query_embeddings if query_embeddings is not None else self.scope.embed_queries(queries)
-        hits = self.memory.search(q_emb, self.candidates())
+        hits = view.search(q_emb, self.candidates())
         needs_text = self.scope.config.kind != "embedding" and self.scope.cross is not None
         routed = []
         for query, query_hits in zip(queries, hits):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from serac.config import EvaluationConfig, MemoryConfig, TrainConfig
+from serac.config import EVALUATION_BASELINES, EvaluationConfig, MemoryConfig, TrainConfig
 from serac.data.schema import EditRecord
 from serac.editor import Prediction, SeracEditor
 from serac.evaluation.groups import BaseAnswers
@@ -32,8 +32,6 @@ from serac.models.base import BaseModel, HFBaseModel
 from serac.models.encoder import TextEncoder
 from serac.models.seq2seq import TextToText
 from serac.training.loop import StepSampler, autocast_context, lr_at
-
-BASELINES = ("unedited", "lu", "ft")
 
 
 def _base_predictions(base: BaseModel, queries: list[str]) -> list[Prediction]:
@@ -257,7 +255,7 @@ def baseline_methods(
             specs.append(finetune_method(base, steps=config.ft_steps, lr=config.ft_lr,
                                          batch_size=config.ft_batch_size, seed=config.seed, pairs=ft_pairs))
         else:
-            raise ValueError(f"unknown baseline {name!r}; expected one of {BASELINES}")
+            raise ValueError(f"unknown baseline {name!r}; expected one of {EVALUATION_BASELINES}")
     return specs
 
 

@@ -2,8 +2,11 @@
 
 Embeddings come from the caller (the scope classifier's encoder); see :mod:`serac.memory.store`
 for the API, :mod:`serac.memory.layout` / :mod:`serac.memory.segment` for the on-disk format,
-:mod:`serac.memory.policy` for when segments merge and get an ANN index, and
-:mod:`serac.memory.view` for search over a loaded version.
+:mod:`serac.memory.policy` for when segments merge and get an ANN index,
+:mod:`serac.memory.view` for search over a loaded version (:meth:`EditMemory.read_view`),
+:mod:`serac.memory.loader` / :mod:`serac.memory.commit` for reading and writing versions,
+:mod:`serac.memory.locking` for the writer lock and :mod:`serac.memory.legacy` for the
+first-format upgrade.
 """
 
 from serac.memory.index import ExactIndex, FaissIndex, VectorIndex, build_index, resolve_index_kind
@@ -15,7 +18,7 @@ from serac.memory.store import (
     MemoryReadOnlyError,
     RemoveResult,
 )
-from serac.memory.view import Hit
+from serac.memory.view import Hit, MemoryView
 
 __all__ = [
     "AddResult",
@@ -26,6 +29,7 @@ __all__ = [
     "MemoryConflictError",
     "MemoryCorruptError",
     "MemoryReadOnlyError",
+    "MemoryView",
     "RemoveResult",
     "VectorIndex",
     "build_index",

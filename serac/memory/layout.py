@@ -5,6 +5,7 @@
     <root>/
       CURRENT                    "v000007": the committed version, replaced atomically, last
       .lock                      flock'ed by the single writer
+      audit.jsonl                one hash-chained record per change (see serac.memory.audit)
       segments/<name>/           immutable once renamed into place (see serac.memory.segment)
         edits.parquet            the segment's rows (EDIT_SCHEMA)
         embeddings.npy           float32 or float16 [rows, dim], L2-normalised, memory-mapped

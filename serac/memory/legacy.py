@@ -8,6 +8,7 @@ such a memory once, writing its live rows as the first segment of a new format-2
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from serac.config import MemoryConfig
 from serac.data.schema import EDIT_SCHEMA
+from serac.memory import audit, layout
+from serac.memory.index import resolve_index_kind
 from serac.memory.layout import MANIFEST_FILE, MemoryCorruptError
+from serac.memory.writer import SegmentWriter, segment_name
+
+log = logging.getLogger(__name__)
 
 LEGACY_FORMAT = "serac-memory/1"
 
@@ -52,3 +59,35 @@ def read_legacy(version_path: Path) -> LegacyVersion:
     live = ~np.asarray(pc.is_in(table.column("edit_id"), pa.array(tombstones, pa.string())), dtype=bool)
     return LegacyVersion(table.filter(pa.array(live)), np.asarray(embeddings[live], dtype=np.float32),
                          manifest.get("dim"), manifest.get("encoder_fingerprint"))
+
+
+def needs_upgrade(root: Path) -> bool:
+    """True when the committed version of the memory at ``root`` is in the first format."""
+    current = layout.read_current(root)
+    return current != 0 and is_legacy(layout.version_dir(root, current))
+
+
+def upgrade(root: Path, config: MemoryConfig) -> None:
+    """Rewrite a format-1 current version as format-2 version ``current + 1``; the caller holds the writer lock.
+
+    Does nothing when the current version is not (or no longer) in the first format.
+    """
+    if not needs_upgrade(root):
+        return
+    current = layout.read_current(root)
+    old = read_legacy(layout.version_dir(root, current))
+    rows = old.table.num_rows
+    kind = resolve_index_kind(config.index, rows, config.ann_threshold)
+    dim = old.dim if old.dim is not None else (old.embeddings.shape[1] if rows else 0)
+    writer = SegmentWriter(root, config, dim)
+    segments = [writer.write(segment_name(1), [old.table], [old.embeddings], kind)] if rows else []
+    layout.write_version(
+        root, current + 1, parent=None, segments=[s.ref for s in segments],
+        tombstones=np.empty(0, np.int64), dim=old.dim, encoder_fingerprint=old.fingerprint,
+        embedding_dtype=config.embedding_dtype, index=writer.index_entry(kind), next_segment=2,
+    )
+    change = audit.Change("upgrade", audit.AuditContext.local(f"upgraded from format {LEGACY_FORMAT}"))
+    audit.record_change(root, change, current, current + 1)
+    layout.write_current(root, current + 1)
+    log.warning("memory %s: upgraded v%d (%s) to format %s as v%d", root, current,
+                LEGACY_FORMAT, layout.FORMAT, current + 1)

@@ -160,11 +160,27 @@ class MemoryView:
         return out
 
     # ------------------------------------------------------------- search
-    def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
-        """``k`` best live rows per float32 query row (validated by the caller), best first."""
+    def search(self, query_embeddings: np.ndarray, k: int) -> list[list[Hit]]:
+        """The ``k`` live edits nearest each query by cosine, best first.
+
+        ``query_embeddings`` is [n, dim] (or one [dim] vector: one result list). An empty
+        memory gives ``n`` empty lists. Tombstoned rows are skipped: every part of the
+        memory is asked for ``k`` plus some extra candidates, and queries left short are
+        searched again with twice as many until they have ``k`` hits or all rows were asked.
+        """
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        queries = np.asarray(query_embeddings, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        if queries.ndim != 2:
+            raise ValueError(f"query_embeddings: expected [n, dim], got shape {queries.shape}")
         results: list[list[Hit]] = [[] for _ in range(len(queries))]
         if self.n_live == 0 or k == 0 or len(queries) == 0:
             return results
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"query_embeddings: dimension {queries.shape[1]} != memory dimension {self.dim}")
+        queries = np.ascontiguousarray(queries)
         live = self.live_mask()
         dead = self.rows - self.n_live
         fetch = min(self.rows, k + min(dead, max(k, 32)))

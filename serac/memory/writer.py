@@ -37,6 +37,10 @@ class SegmentWriter:
         return {"m": self.config.hnsw_m, "ef_construction": self.config.hnsw_ef_construction,
                 "fp16": self.config.embedding_dtype == "float16"}
 
+    def index_entry(self, kind: str) -> dict:
+        """The ``index`` entry of a version manifest whose index kind is ``kind``."""
+        return {"kind": kind, **self.index_params(kind)}
+
     def build_index(self, kind: str, rows: RowSource) -> VectorIndex:
         """A faiss index of ``kind`` (``flat`` / ``hnsw``) over ``rows``, added in bounded chunks."""
         index = FaissIndex(

@@ -240,8 +240,7 @@ def build_base_model(
     """The base model described by ``cfg``; ``artifact_dir`` holds the pipeline-trained default."""
     if cfg.kind not in BASE_MODELS:
         raise ValueError(f"base.kind: unknown {cfg.kind!r}; expected one of {sorted(BASE_MODELS)}")
-    device = resolve_device(device) if isinstance(device, str) else device
-    return BASE_MODELS[cfg.kind](cfg, device, artifact_dir, batch_size)
+    return BASE_MODELS[cfg.kind](cfg, resolve_device(device), artifact_dir, batch_size)
 
 
 def operator_base_model(

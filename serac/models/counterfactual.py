@@ -60,7 +60,7 @@ class CounterfactualModel(nn.Module):
 
         Returned in eval mode, like transformers' ``from_pretrained``: call ``.train()`` to train.
         """
-        return cls(text_to_text_from_config(cfg), cfg.template).to(_device(device)).eval()
+        return cls(text_to_text_from_config(cfg), cfg.template).to(resolve_device(device)).eval()
 
     def format_inputs(
         self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
@@ -115,7 +115,7 @@ class CounterfactualModel(nn.Module):
         template = (info.config.get("extra") or {}).get("template")
         if not isinstance(template, str):
             raise ArtifactError(f"{info.path / 'config.json'}: missing the counterfactual template")
-        t2t = TextToText.load(directory, _device(device), artifact_kind=ARTIFACT_KIND)
+        t2t = TextToText.load(directory, resolve_device(device), artifact_kind=ARTIFACT_KIND)
         try:
             return cls(t2t, template).eval()
         except ValueError as exc:
@@ -126,7 +126,3 @@ def _same_length(**columns: Sequence[str]) -> None:
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"inputs of different lengths: {lengths}")
-
-
-def _device(device: str | torch.device) -> torch.device:
-    return resolve_device(device) if isinstance(device, str) else device

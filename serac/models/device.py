@@ -1,12 +1,17 @@
-"""Pick the torch device from a config string."""
+"""Pick the torch device from a config string: the one device helper every model uses."""
 
 from __future__ import annotations
 
 import torch
 
 
-def resolve_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+def resolve_device(preference: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; another string is passed to ``torch.device``.
+
+    A ``torch.device`` is returned as it is (callers accept either form).
+    """
+    if isinstance(preference, torch.device):
+        return preference
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

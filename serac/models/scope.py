@@ -185,7 +185,7 @@ class EmbeddingScope(nn.Module):
         encoder = TextEncoder.from_config(hf_config, tokenizer, max_length=artifact_field(info, "max_length", int))
         module = cls(encoder, edit_template=artifact_field(info, "edit_template", str))
         load_weights(directory, module)
-        return module.to(_device(device))
+        return module.to(resolve_device(device))
 
 
 POOLERS = {
@@ -272,7 +272,7 @@ class CrossEncoderScope(nn.Module):
             raise ArtifactError(f"{info.path / CONFIG_FILE}: unknown pooling {pooling!r}")
         module = cls.from_config(hf_config, tokenizer, max_length=artifact_field(info, "max_length", int), pooling=pooling)
         load_weights(directory, module)
-        return module.to(_device(device))
+        return module.to(resolve_device(device))
 
 
 class ScopeClassifier:
@@ -307,7 +307,7 @@ class ScopeClassifier:
         return cls(config, embedding, cross).to(device)
 
     def to(self, device: str | torch.device) -> "ScopeClassifier":
-        device = _device(device)
+        device = resolve_device(device)
         self.embedding.to(device)
         if self.cross is not None:
             self.cross.to(device)
@@ -413,7 +413,3 @@ class ScopeClassifier:
                 raise ArtifactError(f"{directory / cls.CROSS_DIR}: missing; scope kind {config.kind!r} needs it")
             cross = CrossEncoderScope.load(directory / cls.CROSS_DIR, device)
         return cls(config, embedding, cross)
-
-
-def _device(device: str | torch.device) -> torch.device:
-    return device if isinstance(device, torch.device) else resolve_device(device)

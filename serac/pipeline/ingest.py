@@ -50,6 +50,7 @@ from serac.pipeline.ingest_report import FAILED, INGESTED, REFUSED, BatchRow, In
 if TYPE_CHECKING:
     from serac.data.validation import ValidationReport
     from serac.editor import SeracEditor
+    from serac.memory.audit import AuditContext, AuditRecord
     from serac.memory.store import AddResult
 
 log = logging.getLogger(__name__)
@@ -316,13 +317,36 @@ def load_editor(editor_dir: str | Path, memory: MemoryConfig, base: BaseModelCon
     return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory, base=chosen)
 
 
-def add_to_memory(editor: "SeracEditor", records: Sequence[EditRecord]) -> "AddResult":
+def add_to_memory(
+    editor: "SeracEditor", records: Sequence[EditRecord], audit: "AuditContext | None" = None
+) -> "AddResult":
     """Add ``records`` to the editor's memory: one new memory version, or none when nothing is new.
 
     The memory commits by atomically replacing its ``CURRENT`` pointer, and an edit already
-    live is skipped (ids are content hashes), so repeating this call is harmless.
+    live is skipped (ids are content hashes), so repeating this call is harmless. The change
+    goes into the memory's audit trail as made by ``audit`` (:func:`audit_context`).
     """
-    return editor.edit(records)
+    return editor.edit(records, audit=audit)
+
+
+def flow_actor(flow_run_id: str | None) -> str:
+    """The audit trail's name for a Prefect flow run."""
+    return f"prefect-flow-run:{flow_run_id or 'unknown'}"
+
+
+def audit_context(flow_run_id: str | None, batch: Batch, reason: str | None = None) -> "AuditContext":
+    """Who (the Prefect flow run), why (the flow's ``reason`` parameter) and from where (the batch file)."""
+    from serac.memory.audit import AuditContext
+
+    return AuditContext(actor=flow_actor(flow_run_id), reason=reason, source=f"ingest {batch.source or batch.path}")
+
+
+def run_audit(memory_root: str | Path, flow_run_id: str | None) -> tuple[str, list["AuditRecord"]]:
+    """(the memory's audit trail, the records flow run ``flow_run_id`` appended to it)."""
+    from serac.memory import audit
+
+    actor = flow_actor(flow_run_id)
+    return str(audit.audit_path(memory_root)), [r for r in audit.read_records(memory_root) if r.actor == actor]
 
 
 def verify_batch(
@@ -404,8 +428,8 @@ def tracked_memory_md5(memory_root: str | Path) -> str | None:
 
 __all__ = [
     "FAILED", "INGESTED", "REFUSED", "Batch", "BatchRow", "IngestReport", "IngestVerificationError", "LedgerError",
-    "add_to_memory", "discover_batches", "empty_ledger", "ledger_entry", "load_editor", "mark_trained",
-    "memory_state", "new_edits_since_training", "read_ledger", "record_batch", "restore_entry", "scope_recall",
-    "sha256_file", "should_retrain", "split_pending", "track_memory", "tracked_memory_md5", "validate_batch",
-    "verify_batch",
+    "add_to_memory", "audit_context", "discover_batches", "empty_ledger", "flow_actor", "ledger_entry", "load_editor",
+    "mark_trained", "memory_state", "new_edits_since_training", "read_ledger", "record_batch", "restore_entry",
+    "run_audit", "scope_recall", "sha256_file", "should_retrain", "split_pending", "track_memory", "tracked_memory_md5",
+    "validate_batch", "verify_batch",
 ]

@@ -11,6 +11,7 @@ from serac.data.errors import DataFileError
 
 if TYPE_CHECKING:
     from serac.data.validation import ValidationReport
+    from serac.memory.audit import AuditRecord
     from serac.pipeline.ingest import Batch
 
 INGESTED, REFUSED, FAILED = "ingested", "refused", "failed"
@@ -82,6 +83,20 @@ class IngestReport:
     retrain: bool = False
     retrain_reason: str = ""
     retrain_action: str = ""
+    audit_log: str | None = None
+    """The memory's audit trail (``<memory root>/audit.jsonl``)."""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    """This run's audit records, summarised (:meth:`add_audit`)."""
+
+    def add_audit(self, log: str, records: list[AuditRecord]) -> None:
+        """Link the audit trail and summarise the records this run appended to it."""
+        self.audit_log = log
+        self.audit = [
+            {"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "edits": len(r.edit_ids),
+             "version_before": r.version_before, "version_after": r.version_after, "source": r.source,
+             "reason": r.reason, "hash": r.hash}
+            for r in records
+        ]
 
     @property
     def totals(self) -> dict[str, int]:
@@ -150,7 +165,28 @@ class IngestReport:
             + (f" ({_md(self.retrain_action)})" if self.retrain_action else ""),
             "",
         ]
+        if self.audit_log is not None:
+            lines += self._audit_markdown()
         return "\n".join(lines)
+
+    def _audit_markdown(self) -> list[str]:
+        lines = ["## Audit trail", "",
+                 f"{len(self.audit)} change(s) recorded by this run in `{_md(self.audit_log or '')}` "
+                 f"(`serac memory history --memory {_md(self.memory_root)} --verify`).", ""]
+        if self.audit:
+            lines += ["| # | action | versions | edits | by | from | reason | hash |", "|---:|---|---|---:|---|---|---|---|"]
+            lines += [f"| {a['seq']} | {a['action']} | v{a['version_before']} -> v{a['version_after']} | {a['edits']} | "
+                      f"`{_cell(a['actor'])}` | `{_cell(a['source'])}` | {_cell(a['reason'] or '')} | `{a['hash'][:12]}` |"
+                      for a in self.audit]
+            lines.append("")
+        return lines
+
+
+def _cell(text: str) -> str:
+    """User-given text (an audit reason, actor, source) for a table cell: control characters escaped too."""
+    from serac.memory.audit import escape_text
+
+    return _md(escape_text(text))
 
 
 def _md(text: str) -> str:

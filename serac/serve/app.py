@@ -7,10 +7,11 @@ OpenAPI spec is at ``/openapi.json`` (docs at ``/docs``). Every refusal is a 4xx
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from serac import __version__
+from serac.memory.audit import MAX_REASON_CHARS, AuditContext
 from serac.serve.schemas import (
     DeleteResponse,
     EditsRequest,
@@ -53,15 +54,20 @@ def create_app(service: EditService) -> FastAPI:
                               index_kind=memory.stats()["index_kind"], threshold=service.editor.config.threshold)
 
     @app.post("/edits", response_model=EditsResponse, responses=_ERRORS)
-    def add_edits(body: EditsRequest) -> EditsResponse:
+    def add_edits(body: EditsRequest, request: Request) -> EditsResponse:
         """Add edits (idempotent by edit_id); visible to the next query, durable once answered."""
-        result = service.add(body.edits)
+        result = service.add(body.edits, audit=audit_context(request, body.reason))
         return EditsResponse(added=result.added, skipped=result.skipped, memory_version=result.version)
 
     @app.delete("/edits/{edit_id}", response_model=DeleteResponse, responses=_ERRORS)
-    def delete_edit(edit_id: str = Path(min_length=1, max_length=128)) -> DeleteResponse:
+    def delete_edit(
+        request: Request,
+        edit_id: str = Path(min_length=1, max_length=128),
+        reason: str | None = Query(default=None, max_length=MAX_REASON_CHARS,
+                                   description="Why (a ticket id or note), for the audit trail."),
+    ) -> DeleteResponse:
         """Forget an edit; it stops matching at once. ``removed`` is false when it was not live."""
-        result = service.remove(edit_id)
+        result = service.remove(edit_id, audit=audit_context(request, reason))
         return DeleteResponse(edit_id=edit_id, removed=bool(result.removed), memory_version=result.version)
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
@@ -78,3 +84,10 @@ def create_app(service: EditService) -> FastAPI:
         return PredictResponse(predictions=out, memory_version=service.editor.memory.version)
 
     return app
+
+
+def audit_context(request: Request, reason: str | None) -> AuditContext:
+    """Who (the authenticated token's name), why and from which client address, for the audit trail."""
+    principal = getattr(request.state, "principal", "anonymous")
+    client = request.client.host if request.client is not None else "unknown"
+    return AuditContext(actor=str(principal), reason=reason, source=f"api {client}")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from serac.data.schema import TASKS
+from serac.memory.audit import MAX_REASON_CHARS
 
 Task = Literal[TASKS]  # type: ignore[valid-type]
 
@@ -37,6 +38,8 @@ class EditsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     edits: list[EditIn] = Field(min_length=1, description="Refused with 413 above serve.max_edits_per_request.")
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS,
+                               description="Why (a ticket id or note): recorded in the memory's audit trail.")
 
 
 class EditsResponse(BaseModel):

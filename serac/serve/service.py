@@ -14,6 +14,7 @@ from serac.config import ServeConfig
 from serac.data.schema import EditRecord, Example
 from serac.editor import Prediction, SeracEditor
 from serac.memory import AddResult, RemoveResult
+from serac.memory.audit import AuditContext
 from serac.serve.schemas import EditIn
 
 
@@ -53,11 +54,11 @@ class EditService:
                 raise RequestError(422, f"edits[{i}]: {exc}") from exc
         return records
 
-    def add(self, edits: Sequence[EditIn]) -> AddResult:
-        return self.editor.edit(self.records(edits))
+    def add(self, edits: Sequence[EditIn], audit: AuditContext | None = None) -> AddResult:
+        return self.editor.edit(self.records(edits), audit=audit)
 
-    def remove(self, edit_id: str) -> RemoveResult:
-        return self.editor.forget([edit_id])
+    def remove(self, edit_id: str, audit: AuditContext | None = None) -> RemoveResult:
+        return self.editor.forget([edit_id], audit=audit)
 
     def predict(self, queries: Sequence[str]) -> list[Prediction]:
         if len(queries) > self.config.max_queries_per_request:

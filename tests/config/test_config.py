@@ -37,3 +37,25 @@ def test_repository_params_load():
 
     cfg = load_config(Path(__file__).parents[2] / "params.yaml")
     assert cfg.training.dataset and cfg.editor.threshold == 0.5
+
+
+def test_every_name_the_tree_imports_from_serac_config_is_exported():
+    """The package keeps ``from serac.config import X`` working for each X used anywhere in the repository."""
+    import ast
+    import dataclasses
+    from pathlib import Path
+
+    import serac.config
+
+    repo = Path(__file__).parents[2]
+    wanted: set[str] = set()
+    for folder in ("serac", "tests", "flows", "benchmarks", "scripts"):
+        for path in (repo / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "serac.config":
+                    wanted.update(alias.name for alias in node.names)
+    assert {"MemoryConfig", "ProjectConfig", "load_config"} <= wanted
+    assert wanted <= set(serac.config.__all__)
+    assert all(hasattr(serac.config, name) for name in serac.config.__all__)
+    sections = {f.type for f in dataclasses.fields(ProjectConfig)}
+    assert sections <= set(serac.config.__all__)  # every section is importable from the package

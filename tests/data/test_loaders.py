@@ -328,3 +328,27 @@ def test_lone_surrogate_in_a_required_field_is_rejected_not_a_crash(tmp_path):
     result = load_file(path)
     assert len(result.records) == 1 and len(result.rejected) == 1
     assert result.rejected[0].row == 2 and "\\ud800" in result.rejected[0].raw
+
+
+def test_registry_holds_each_format_module_spec_once():
+    from serac.data import formats
+    from serac.data.formats import canonical, convsent, counterfact, generic, knowedit, vitaminc, zsre
+
+    modules = (zsre, counterfact, knowedit, convsent, vitaminc, canonical, generic)
+    names = [spec.name for module in modules for spec in module.SPECS]
+    assert list(FORMATS) == names and len(set(names)) == len(names)
+    assert all(FORMATS[spec.name] is spec for module in modules for spec in module.SPECS)
+    assert formats.__doc__ and [n for n, s in FORMATS.items() if not s.detectable] == ["generic"]
+
+
+def test_row_records_each_problem_with_its_dotted_field_name():
+    from serac.data.formats.base import Row
+
+    row = Row({"a": 1, "b": "  ", "c": ["x", " ", "y"], "d": {"e": None, "f": "ok"}, "g": "one"})
+    assert row.text("a") is None and row.text("b") is None and row.text("missing") is None
+    assert row.texts("c") == ["x", "y"] and row.texts("g") == [] and row.texts("g", scalar_ok=True) == ["one"]
+    child = row.child("d")
+    assert child is not None and child.text("f") == "ok" and child.text("e") is None
+    assert row.child("a") is None and row.text("b", required=False) is None
+    assert row.reasons == ["wrong_type:a", "empty_field:b", "missing_field:missing", "wrong_type:g",
+                           "null_field:d.e", "wrong_type:a"]

@@ -9,7 +9,7 @@ import pytest
 from test_store import FP, make_records, unit_rows
 
 from serac.config import MemoryConfig
-from serac.memory import EditMemory, layout
+from serac.memory import EditMemory, audit, layout
 from serac.memory.policy import pair_to_merge, plan_append, trailing_merge_count
 
 
@@ -87,7 +87,7 @@ def test_removal_is_visible_to_a_view_taken_before_it(tmp_path):
     memory = EditMemory.open(tmp_path / "m", MemoryConfig(index="exact"))
     records, emb = make_records(10), unit_rows(10)
     memory.add(records, emb, FP)
-    before = memory._view  # e.g. held by a request thread that is mid-search
+    before = memory.read_view()  # e.g. held by a request thread that is mid-search
     memory.remove([records[4].edit_id])
     assert before.search(emb[4:5], 1)[0][0].edit_id != records[4].edit_id
 
@@ -145,3 +145,5 @@ def test_a_first_format_memory_is_upgraded_on_open(tmp_path):
     assert memory.encoder_fingerprint == FP and memory.search(emb[4], 1)[0][0].edit_id == records[4].edit_id
     assert memory.add(make_records(1, start=50), unit_rows(1, seed=3), FP).version == 5
     assert len(EditMemory.open(root, MemoryConfig(index="exact"))) == 6
+    trail = [(r.action, r.version_before, r.version_after) for r in audit.read_records(root)]
+    assert trail == [("upgrade", 3, 4), ("add", 4, 5)] and audit.verify(root) == []

@@ -136,6 +136,32 @@ def test_remove_hides_immediately_and_compact_drops_rows(filled, root):
     assert memory.search(near(emb[6]), k=1)[0][0] == Hit(records[6].edit_id, 3, pytest.approx(1, abs=0.01))
 
 
+def test_read_view_keeps_its_positions_while_the_memory_is_compacted(filled):
+    memory, records, emb = filled
+    view = memory.read_view()
+    memory.remove([records[0].edit_id, records[1].edit_id])
+    memory.compact()  # the memory's new version renumbers every position
+    (hit,) = view.search(near(emb[6]), 1)[0]
+    assert (hit.edit_id, hit.position) == (records[6].edit_id, 6)
+    assert view.record_at(hit.position) == records[6] and view.version == 1
+    assert view.search(emb[0], 1)[0][0].edit_id != records[0].edit_id  # a removal reaches every view
+    current = memory.read_view()
+    (moved,) = current.search(near(emb[6]), 1)[0]
+    assert moved.position == 4 and current.record_at(moved.position) == records[6]
+    assert current.record_at(6) == records[8] and current.version == memory.version == 3
+
+
+def test_read_view_search_checks_its_queries(filled):
+    memory, _, emb = filled
+    view = memory.read_view()
+    with pytest.raises(ValueError, match="k must be >= 0"):
+        view.search(emb[:1], -1)
+    with pytest.raises(ValueError, match="dimension 8 != memory dimension 16"):
+        view.search(emb[:1, :8], 1)
+    with pytest.raises(ValueError, match="expected \\[n, dim\\]"):
+        view.search(emb[None], 1)
+
+
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
 def test_search_refills_when_tombstones_crowd_the_top(root, kind):
     base = unit_rows(1, seed=3)[0]

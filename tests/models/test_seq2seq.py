@@ -197,3 +197,23 @@ def test_real_minilm_encoder_decoder_builds_offline_generates_and_round_trips(tm
     t2t.save(tmp_path / "minilm")
     loaded = TextToText.load(tmp_path / "minilm")
     assert loaded.generate(["hi"]) == t2t.generate(["hi"])
+
+
+def test_hf_config_from_dict_round_trips_and_names_the_file(tmp_path):
+    from serac.models.hf import hf_config_from_dict
+
+    config = tiny_bert_config(layers=1, num_labels=3)
+    back = hf_config_from_dict(config.to_dict(), tmp_path / "config.json")
+    assert type(back) is type(config) and back.num_labels == 3 and back.hidden_size == config.hidden_size
+    with pytest.raises(ArtifactError, match=r"config\.json: 'hf_config' is missing"):
+        hf_config_from_dict({"hidden_size": 8}, tmp_path / "config.json")
+
+
+def test_embeddings_tied_tells_a_tied_encoder_decoder_from_an_untied_one():
+    from serac.models.minilm_seq2seq import embeddings_tied, tie_encoder_decoder_embeddings
+
+    t2t = tiny_seq2seq(tie=False)
+    assert not embeddings_tied(t2t.model)
+    tie_encoder_decoder_embeddings(t2t.model)
+    assert embeddings_tied(t2t.model)
+    assert not embeddings_tied(tiny_classifier().model)  # no encoder/decoder pair

@@ -10,7 +10,7 @@ import uvicorn
 from serve_fakes import free_port, make_service
 
 from serac.data.schema import edit_id_for
-from serac.memory import EditMemory
+from serac.memory import EditMemory, audit
 from serac.serve import create_app
 
 CLIENTS = 50
@@ -72,6 +72,9 @@ def test_parallel_clients_lose_and_duplicate_nothing(server):
     assert sorted(memory.ids()) == sorted(added) and len(memory) == unique
     on_disk = EditMemory.open(root)
     assert sorted(on_disk.ids()) == sorted(added)  # every acknowledged edit persisted, once
+    trail = audit.read_records(root)  # one audit record per committed version, chain intact
+    assert sorted(i for r in trail for i in r.edit_ids) == sorted(added) and len(trail) == on_disk.version
+    assert audit.verify(root) == []
     # each query came after its own edit was acknowledged: the next query already sees it
     expected = [[edit_id_for("qa", e["edit_input"], e["edit_label"]) for e in (edit(c, i) for i in range(EDITS_PER_CLIENT))]
                 for c in range(CLIENTS)]

@@ -1,0 +1,93 @@
+"""Sections of the editor's parts: scope classifier, counterfactual model, base model, editor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serac.config.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ScopeConfig:
+    kind: str = "embedding"
+    """``embedding`` (score from the cosine of edit and query embeddings), ``cross_encoder``
+    (a classifier on the pair, over the whole memory up to ``max_cross_candidates``) or
+    ``rerank`` (embedding top-k, then the cross-encoder)."""
+    encoder: str = "minilm"
+    """Encoder backbone: ``minilm`` (offline default) or a Hugging Face name / local path."""
+    max_length: int = 128
+    top_k: int = 20
+    """Candidates fetched from the memory index per query."""
+    max_cross_candidates: int = 256
+    edit_template: str = "{edit_input} {edit_label}"
+    """How an edit is written out for the scope classifier."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("embedding", "cross_encoder", "rerank"):
+            raise ConfigError(f"scope.kind: unknown {self.kind!r}")
+        if self.top_k < 1:
+            raise ConfigError("scope.top_k must be >= 1")
+
+
+@dataclass(frozen=True)
+class CounterfactualConfig:
+    kind: str = "seq2seq"
+    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative)
+    or ``classifier`` (true/false tasks)."""
+    name_or_path: str = "minilm"
+    """``minilm`` builds an EncoderDecoderModel warm-started from the packaged MiniLM."""
+    template: str = "{edit_input} {edit_label} [SEP] {query}"
+    """Input of the counterfactual model; fields edit_input, edit_label, query."""
+    max_input_length: int = 128
+    max_target_length: int = 32
+    max_new_tokens: int = 16
+    decoder_layers: int | None = None
+    """For the MiniLM default: keep only this many decoder layers (None = all 6)."""
+    labels: tuple[str, ...] = ("false", "true")
+    """Class names of the classifier kind."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "classifier"):
+            raise ConfigError(f"counterfactual.kind: unknown {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class BaseModelConfig:
+    kind: str = "seq2seq"
+    """``seq2seq``, ``causal``, ``classifier`` (Hugging Face models), ``callable`` or ``http``."""
+    name_or_path: str = "minilm"
+    """HF name or path; ``minilm`` = the offline default the pipeline trains on original facts."""
+    revision: str | None = None
+    callable: str | None = None
+    """``module:function`` taking a list of queries, returning a list of answers."""
+    url: str | None = None
+    """HTTP endpoint: POST {"queries": [...]} returns {"answers": [...]}."""
+    timeout_s: float = 30.0
+    max_input_length: int = 128
+    max_target_length: int = 32
+    max_new_tokens: int = 16
+    decoder_layers: int | None = None
+    labels: tuple[str, ...] = ("false", "true")
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("seq2seq", "causal", "classifier", "callable", "http"):
+            raise ConfigError(f"base.kind: unknown {self.kind!r}")
+        if self.kind == "callable" and not self.callable:
+            raise ConfigError("base.callable is required when base.kind is 'callable'")
+        if self.kind == "http" and not self.url:
+            raise ConfigError("base.url is required when base.kind is 'http'")
+
+
+@dataclass(frozen=True)
+class EditorConfig:
+    threshold: float = 0.5
+    """A query is in scope when its best edit scores above this (tune on validation data)."""
+    device: str = "auto"
+    """``auto`` (cuda, then mps, then cpu), or an explicit torch device string."""
+    batch_size: int = 32
+    artifact_dir: str = "artifacts/editor"
+    """Where the trained editor is packaged (scope/, counterfactual/, base/, editor.json)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError("editor.threshold must be within [0, 1]")

@@ -1,0 +1,60 @@
+"""Training sections: one run (:class:`TrainConfig`) and the editor's training data and runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from serac.config.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (scope classifier, counterfactual model or base model)."""
+
+    max_steps: int = 1000
+    batch_size: int = 32
+    grad_accum: int = 1
+    """Optimizer step every ``grad_accum`` micro-batches (global batch = batch_size x grad_accum)."""
+    lr: float = 1e-4
+    scalar_lr: float = 1e-2
+    """Learning rate of the scope classifier's two calibration scalars (they barely move at ``lr``)."""
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    clip_norm: float = 1.0
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    patience: int | None = None
+    """Stop after this many evaluations without improvement (None: never stop early)."""
+    max_minutes: float | None = None
+    """Wall-clock budget; training stops cleanly (with a checkpoint) when it runs out."""
+    seed: int = 0
+    mixed_precision: str = "auto"
+    """``auto`` (bf16 on CUDA, none on CPU), ``bf16``, ``fp16`` or ``no``."""
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("train: max_steps, batch_size and grad_accum must be >= 1")
+        if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
+            raise ConfigError(f"train.mixed_precision: unknown {self.mixed_precision!r}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Per-component training runs, plus the data they read."""
+
+    dataset: str = "counterfact"
+    """Which prepared dataset trains the editor (``counterfact``, ``zsre``, ...)."""
+    data_dir: str = "data/validated"
+    """Where the splits are read: validated splits (``<dataset>/<split>/passed.parquet``),
+    or prepared ones (``<dataset>/<split>.parquet``)."""
+    max_train_edits: int | None = None
+    """Cap on training edits (small-data mode); None uses the whole train split."""
+    max_val_edits: int = 200
+    hard_negatives: int = 2
+    """Nearest other edits (by embedding) used as negatives per positive, for the scope classifier."""
+    label_swap_copies: int = 0
+    """Counterfactual training: variants per example with another edit's label as edit label and
+    target (``serac.training.examples.label_swap_examples``); teaches copying over memorising."""
+    scope: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-5, batch_size=32))
+    counterfactual: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
+    base: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
