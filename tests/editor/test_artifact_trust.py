@@ -135,3 +135,19 @@ def test_operator_base_model_precedence():
     assert from_params.describe()["url"] == "http://127.0.0.1:1/x"
     with pytest.raises(ValueError, match="not both"):
         operator_base_model(BaseModelConfig(), callable_ref=OPERATOR_BASE, url="http://127.0.0.1:1/x")
+
+
+def test_serac_serve_refuses_the_artifacts_callable_and_takes_the_operators(saved_editor, tmp_path, monkeypatch):
+    import uvicorn
+
+    served: list = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+    directory = hostile_copy(saved_editor, tmp_path, RUNS_CODE)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    args = ["serve", "--params", str(tmp_path / "params.yaml"), "--editor", str(directory),
+            "--memory", str(tmp_path / "live-memory")]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "base.kind" in refused.output and served == []
+    accepted = CliRunner().invoke(app, [*args, "--base-callable", OPERATOR_BASE])
+    assert accepted.exit_code == 0, accepted.output
+    assert len(served) == 1
