@@ -1,4 +1,5 @@
-"""Nightly ingestion flow: inbox batches -> validated -> edit memory -> DVC version -> report (-> retrain).
+"""Nightly ingestion flow: inbox batches -> validated -> edit memory -> DVC version -> served by the champion
+-> report (-> retrain).
 
 Thin on purpose: one task per function of :mod:`serac.pipeline.ingest`, where the logic
 and its tests live. Retries only on the I/O tasks (listing/staging the inbox, ledger
@@ -19,7 +20,7 @@ Per batch, the memory write, the ledger entry and their verification run in one 
 
 Run it once locally (a temporary Prefect API starts by itself, no server needed)::
 
-    python flows/nightly_ingest.py --params params.yaml
+    python -m flows.nightly_ingest --params params.yaml
 
 Deploy it for a real server with ``prefect deploy --all`` (``prefect.yaml``), see flows/README.md.
 """
@@ -27,14 +28,12 @@ Deploy it for a real server with ``prefect deploy --all`` (``prefect.yaml``), se
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
-import inspect
 import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -42,7 +41,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction, transaction
 from prefect.utilities.annotations import quote
 
-from serac.config import BaseModelConfig, IngestConfig, MemoryConfig, ValidationConfig, load_config
+from flows.retrain import retrain
+from serac.config import (
+    BaseModelConfig,
+    IngestConfig,
+    MemoryConfig,
+    RegistryConfig,
+    TrackingConfig,
+    ValidationConfig,
+    load_config,
+)  # fmt: skip
 from serac.data.schema import EditRecord
 from serac.pipeline import ingest
 from serac.pipeline.ingest import Batch, BatchRow, IngestReport
@@ -156,6 +164,18 @@ def dvc_track(memory_root: str) -> str | None:
     return ingest.track_memory(memory_root)
 
 
+@task(name="serve-memory", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, timeout_seconds=1800,
+      cache_policy=NO_CACHE)
+def serve_memory(registry: RegistryConfig, tracking: TrackingConfig, memory_root: str, memory_md5: str | None) -> str:
+    """The champion's components with this memory become the champion; which version serves it now."""
+    from serac.registry.refresh import refresh_champion_memory
+
+    version = refresh_champion_memory(registry, tracking, memory_root, memory_md5)
+    if version is None:
+        return f"no {registry.model_name}@{registry.champion_alias} registered yet: the memory is not served"
+    return f"{registry.model_name} v{version.version} (@{registry.champion_alias})"
+
+
 @task(name="mark-trained", retries=IO_RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def mark_trained(ledger_path: str, memory_version: int) -> None:
     ingest.mark_trained(ledger_path, memory_version)
@@ -228,6 +248,10 @@ def nightly_ingest(
         changed = report.memory_version != before
         report.memory_md5 = dvc_track(cfg.memory.root) if changed else ingest.tracked_memory_md5(cfg.memory.root)
     report.add_audit(*ingest.run_audit(cfg.memory.root, flow_run.id))
+    served = None
+    if icfg.register_memory:  # every run: registers nothing while the champion already serves this memory
+        served = serve_memory(cfg.registry, cfg.tracking, str(cfg.memory.root), report.memory_md5, return_state=True)
+        report.served_by = served.result() if served.is_completed() else f"failed: {served.message}"
     report.new_edits_since_training = ingest.new_edits_since_training(ingest.read_ledger(icfg.ledger))
     report.retrain, report.retrain_reason = ingest.should_retrain(icfg, report.new_edits_since_training, report.recall)
     report.retrain_action = _retrain(report, params_path, icfg.ledger, trigger_retrain) if report.retrain else ""
@@ -236,6 +260,8 @@ def nightly_ingest(
     if report.failed:
         raise RuntimeError(f"{len(report.failed)} batch(es) failed: "
                            + "; ".join(f"{row.file}: {row.message}" for row in report.failed))
+    if served is not None and not served.is_completed():
+        raise RuntimeError(f"the memory is ingested, but registering it for serving failed: {served.message}")
     return report
 
 
@@ -262,46 +288,15 @@ def _add_batch(
 
 
 def _retrain(report: IngestReport, params_path: str, ledger_path: str, trigger: bool) -> str:
-    """Run the retraining flow when it exists and ``trigger`` is set; what was done, for the report."""
-    logger = get_run_logger()
+    """Run the retraining flow as a subflow when ``trigger`` is set; what was done, for the report."""
     if not trigger:
         return "not triggered: trigger_retrain=False"
-    retrain = retrain_flow()
-    if retrain is None:
-        logger.warning("retraining warranted (%s), but flows/retrain.py does not exist yet", report.retrain_reason)
-        return "decision logged only: flows/retrain.py does not exist"
-    offered = {"params_path": params_path, "reason": report.retrain_reason}
-    accepted = inspect.signature(retrain.fn if hasattr(retrain, "fn") else retrain).parameters
-    state = retrain(**{k: v for k, v in offered.items() if k in accepted}, return_state=True)
+    state = retrain(params_path=params_path, reason=report.retrain_reason, return_state=True)
     if state.is_failed():
-        logger.error("retrain flow failed: %s", state.message)
+        get_run_logger().error("retrain flow failed: %s", state.message)
         return f"retrain flow failed: {state.message}"
     mark_trained(ledger_path, report.memory_version)
     return "retrain flow ran"
-
-
-def retrain_flow() -> Callable[..., Any] | None:
-    """The ``retrain`` flow of the ``retrain.py`` beside this file, imported only now; None while it does not exist.
-
-    The module is loaded from exactly that file: by its package name ``flows.retrain`` when
-    that name resolves to it (the usual case), else straight from the path (a script run or
-    a worker without the repository root on ``sys.path``), never from another ``flows`` package.
-    """
-    path = Path(__file__).resolve().with_name("retrain.py")
-    if not path.is_file():
-        return None
-    try:
-        spec = importlib.util.find_spec("flows.retrain")
-    except ModuleNotFoundError:
-        spec = None
-    if spec is not None and spec.origin and Path(spec.origin).resolve() == path:
-        module = importlib.import_module("flows.retrain")
-    else:
-        spec = importlib.util.spec_from_file_location("serac_flows_retrain", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return getattr(module, "retrain")
 
 
 def deployments() -> list[Any]:

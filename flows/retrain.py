@@ -23,7 +23,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from serac.config import ProjectConfig, load_config
+from serac.config import ProjectConfig, RegistryConfig, load_config
 from serac.pipeline import retrain as steps
 from serac.pipeline.dvc import DvcError, find_repo_root, run_dvc
 
@@ -47,8 +47,10 @@ def package_task(config: ProjectConfig, work_dir: str, reports_dir: str, editor_
 
 
 @task(name="register-and-promote", retries=2, retry_delay_seconds=10, timeout_seconds=HOUR)
-def register_task(config: ProjectConfig, editor_dir: str, evaluation, run_id: str) -> steps.PromotionOutcome:
-    return steps.register_and_promote(config, editor_dir, evaluation, run_id)
+def register_task(registry: RegistryConfig, editor_dir: str, evaluation, run_id: str, eval_set: str,
+                  memory_root: str, tags: dict[str, str]) -> steps.PromotionOutcome:
+    return steps.register_and_promote(registry, editor_dir, evaluation, run_id, eval_set=eval_set,
+                                      memory_root=memory_root, tags=tags)
 
 
 @task(name="dvc-push", retries=2, retry_delay_seconds=30, timeout_seconds=HOUR)
@@ -82,8 +84,13 @@ def retrain(
     editor_dir: str | None = None,
     push: bool = True,
     max_attempts: int = 3,
+    reason: str = "",
 ) -> steps.PromotionOutcome:
     """Train, evaluate, package, register and gate a new editor; push DVC-tracked outputs.
+
+    ``reason``: why this run was started (the nightly ingest passes its retrain decision); a tag
+    ``retrain.reason`` on the MLflow run. The registered version serves the live memory
+    (``memory.root``, a snapshot logged with it) and says which (``memory.version``, ``memory.dvc_md5``).
 
     A run rescheduled after its worker died starts again here: finished components are reused,
     training resumes from its checkpoint; after ``max_attempts`` starts the run fails instead.
@@ -101,14 +108,16 @@ def retrain(
         killed = end_interrupted_runs(flow_run.id, [configure_mlflow(config.tracking)])
         logger.warning("attempt %d: resuming; marked the earlier attempt's MLflow runs %s KILLED",
                        flow_run.run_count, killed)
-    tags = {**steps.version_tags(config), FLOW_RUN_TAG: flow_run.id or "local"}
+    lineage = steps.version_tags(config)
+    tags = {**lineage, FLOW_RUN_TAG: flow_run.id or "local", **({"retrain.reason": reason} if reason else {})}
     with start_run(config.tracking, run_name="retrain", tags=tags) as run:
         run_id = run.info.run_id
         log_params_flat(config, run_id=run_id)
         training = train_task(config, work_dir, run_id)
         evaluation = evaluate_task(config, work_dir, reports_dir, run_id)
         package_task(config, work_dir, reports_dir, editor_dir)
-        outcome = register_task(config, editor_dir, evaluation, run_id)
+        outcome = register_task(config.registry, editor_dir, evaluation, run_id, steps.eval_set_id(config),
+                                str(config.memory.root), lineage)
     pushed = "skipped"
     repo = find_repo_root(Path(params_path).resolve().parent)
     if push and repo is not None:

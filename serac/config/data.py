@@ -70,6 +70,9 @@ class IngestConfig:
     """... or as soon as the scope classifier routes less than this fraction of the new edits' queries."""
     dvc_track_memory: bool = True
     """``dvc add`` the memory after a run that changed it (skipped outside a DVC repository)."""
+    register_memory: bool = True
+    """After a run that changed the memory, register the champion's components with a snapshot of it as
+    the new champion (:func:`serac.registry.refresh.refresh_champion_memory`; nothing without a champion)."""
 
     def __post_init__(self) -> None:
         if not self.patterns or not all(isinstance(p, str) and p.strip() for p in self.patterns):

@@ -84,13 +84,7 @@ class SeracEditor:
 
         Returns the number of re-embedded edits (0 when already in sync or empty).
         """
-        fingerprint = self.scope.encoder_fingerprint()
-        if len(self.memory) == 0 or self.memory.encoder_fingerprint == fingerprint:
-            return 0
-        records = self.memory.records()
-        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint,
-                            audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
-        return len(records)
+        return reembed_memory(self.scope, self.memory)
 
     # ---------------------------------------------------------------- routing
     def classify(self, queries: Sequence[str]) -> list[ScopeDecision]:
@@ -184,6 +178,20 @@ class SeracEditor:
             memory_root = directory / "memory"
         memory = EditMemory.open(memory_root, memory_config)
         return cls(scope, counterfactual, base, memory, config)
+
+
+def reembed_memory(scope: ScopeClassifier, memory: EditMemory) -> int:
+    """Re-embed ``memory`` with ``scope``'s encoder unless it already is; the number of re-embedded edits.
+
+    Needs only the scope classifier (not the base model), e.g. to repackage a memory with an editor.
+    """
+    fingerprint = scope.encoder_fingerprint()
+    if len(memory) == 0 or memory.encoder_fingerprint == fingerprint:
+        return 0
+    records = memory.records()
+    memory.reembed(scope.embedding.embed_edits(records), fingerprint,
+                   audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
+    return len(records)
 
 
 def read_editor_meta(directory: Path) -> dict:

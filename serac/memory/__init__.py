@@ -5,10 +5,11 @@ for the API, :mod:`serac.memory.layout` / :mod:`serac.memory.segment` for the on
 :mod:`serac.memory.policy` for when segments merge and get an ANN index,
 :mod:`serac.memory.view` for search over a loaded version (:meth:`EditMemory.read_view`),
 :mod:`serac.memory.loader` / :mod:`serac.memory.commit` for reading and writing versions,
-:mod:`serac.memory.locking` for the writer lock and :mod:`serac.memory.legacy` for the
-first-format upgrade.
+:mod:`serac.memory.locking` for the writer lock, :mod:`serac.memory.legacy` for the
+first-format upgrade and :mod:`serac.memory.audit` for the audit trail of every change.
 """
 
+from serac.memory.audit import AuditContext, AuditRecord
 from serac.memory.index import ExactIndex, FaissIndex, VectorIndex, build_index, resolve_index_kind
 from serac.memory.layout import MemoryCorruptError
 from serac.memory.store import (
@@ -22,6 +23,8 @@ from serac.memory.view import Hit, MemoryView
 
 __all__ = [
     "AddResult",
+    "AuditContext",
+    "AuditRecord",
     "EditMemory",
     "ExactIndex",
     "FaissIndex",

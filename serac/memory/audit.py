@@ -256,7 +256,7 @@ def append(
 
 def read_records(root: str | Path) -> list[AuditRecord]:
     """Every readable record, oldest first; unreadable lines are left out (:func:`verify` names them)."""
-    return [record for _, record, _ in _scan(audit_path(root)) if record is not None]
+    return [record for _, record, _, _ in _scan(audit_path(root)) if record is not None]
 
 
 def history(root: str | Path, edit_id: str | None = None) -> list[tuple[AuditRecord, bool]]:
@@ -298,7 +298,7 @@ def verify(root: str | Path) -> list[str]:
     problems: list[str] = []
     records: list[tuple[int, AuditRecord]] = []
     prev_hash = GENESIS
-    for line_no, record, error in _scan(path):
+    for line_no, record, raw, error in _scan(path):
         if record is None:
             problems.append(f"{path}:{line_no}: unreadable record: {error}")
             continue
@@ -306,7 +306,7 @@ def verify(root: str | Path) -> list[str]:
         expected_seq = records[-1][1].seq + 1 if records else 1
         if record.seq != expected_seq:
             problems.append(f"{where}: seq {record.seq}, expected {expected_seq} (a record is missing or moved)")
-        if record_hash(record.to_json()) != record.hash:
+        if record_hash(raw) != record.hash:  # the line as stored: an added key counts too
             problems.append(f"{where}: hash does not match the record (it was altered)")
         if record.prev_hash != prev_hash:
             problems.append(f"{where}: prev_hash does not match the record before (the chain is broken)")
@@ -353,8 +353,8 @@ def _canonical(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def _scan(path: Path) -> Iterator[tuple[int, AuditRecord | None, str]]:
-    """(line number, record or None, error) for each non-empty line of ``path``."""
+def _scan(path: Path) -> Iterator[tuple[int, AuditRecord | None, dict[str, Any], str]]:
+    """(line number, record or None, the parsed line, error) for each non-empty line of ``path``."""
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -366,9 +366,10 @@ def _scan(path: Path) -> Iterator[tuple[int, AuditRecord | None, str]]:
             if not raw.strip():
                 continue
             try:
-                yield line_no, AuditRecord.from_json(json.loads(raw)), ""
+                data = json.loads(raw)
+                yield line_no, AuditRecord.from_json(data), data, ""
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                yield line_no, None, f"{type(exc).__name__}: {exc}"[:200]
+                yield line_no, None, {}, f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _last_record(path: Path) -> tuple[AuditRecord | None, bool]:

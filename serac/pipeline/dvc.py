@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import yaml
+from serac.dvc_files import dvc_file_for, read_dvc_md5
+
+__all__ = ["DvcError", "add", "dvc_file_for", "find_repo_root", "read_dvc_md5", "run_dvc"]
 
 DVC_DIR = ".dvc"
 DEFAULT_TIMEOUT_S = 600.0
@@ -59,30 +61,13 @@ def run_dvc(args: Sequence[str], cwd: str | Path, *, timeout_s: float = DEFAULT_
     return done.stdout
 
 
-def dvc_file_for(path: str | Path) -> Path:
-    """The ``.dvc`` file ``dvc add <path>`` writes: ``<path>.dvc`` beside ``path``."""
-    path = Path(path)
-    return path.with_name(path.name + ".dvc")
-
-
-def read_dvc_md5(dvc_file: str | Path) -> str:
-    """The md5 of the single output recorded in a ``.dvc`` file (``<hex>.dir`` for a directory)."""
-    dvc_file = Path(dvc_file)
-    try:
-        meta = yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise DvcError(f"{dvc_file}: unreadable: {exc}") from exc
-    outs = meta.get("outs") if isinstance(meta, dict) else None
-    if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict) or not outs[0].get("md5"):
-        raise DvcError(f"{dvc_file}: expected exactly one output with an md5, got {outs!r}")
-    return str(outs[0]["md5"])
-
-
 def add(path: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Path, str] | None:
     """``dvc add <path>`` in the DVC repository containing it; returns (.dvc file, md5).
 
     None when ``path`` is in no DVC repository. The ``.dvc`` file still has to be
     committed to git (DVC only prints that hint; committing is not this function's job).
+    Raises :class:`DvcError` when ``dvc add`` fails and :class:`~serac.dvc_files.DvcFileError`
+    when the ``.dvc`` file it wrote cannot be read.
     """
     path = Path(path).resolve()
     root = find_repo_root(path.parent)

@@ -77,6 +77,8 @@ class IngestReport:
     """Inbox files skipped because their sha256 is in the ledger."""
     memory_md5: str | None = None
     """The memory's DVC md5 (None outside a DVC repository, or when tracking is off)."""
+    served_by: str = ""
+    """Which registered model version serves this memory now (``ingest.register_memory``), or why none does."""
     recall: float | None = None
     """Scope recall on the edits this run added (:func:`scope_recall`)."""
     new_edits_since_training: int = 0
@@ -159,6 +161,7 @@ class IngestReport:
             "",
             f"- memory `{_md(self.memory_root)}`: version v{self.memory_version_before} -> v{self.memory_version}"
             + (f", DVC md5 `{self.memory_md5}`" if self.memory_md5 else ""),
+            *([f"- served by: {_md(self.served_by)}"] if self.served_by else []),
             f"- scope recall on the new edits: {recall}",
             f"- edits added since the last training: {self.new_edits_since_training}",
             f"- retrain: **{'yes' if self.retrain else 'no'}**: {_md(self.retrain_reason)}"

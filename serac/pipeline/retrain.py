@@ -11,9 +11,9 @@ import contextlib
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from serac.config import ProjectConfig
+from serac.config import ProjectConfig, RegistryConfig
 from serac.data.prepare import split_path
 from serac.evaluation.report import metrics_dict
 from serac.evaluation.stage import EvaluationRun, read_threshold, run_evaluation
@@ -74,19 +74,25 @@ def eval_set_id(config: ProjectConfig) -> str:
     return eval_set_fingerprint([test], asdict(config.evaluation))
 
 
-def register_and_promote(config: ProjectConfig, editor_dir: str | Path, evaluation: EvaluationRun,
-                         run_id: str) -> PromotionOutcome:
-    """Register the packaged editor as a new model version and run the promotion gate on it."""
+def register_and_promote(registry: RegistryConfig, editor_dir: str | Path, evaluation: EvaluationRun, run_id: str,
+                         *, eval_set: str, memory_root: str | Path | None = None,
+                         tags: Mapping[str, str] | None = None) -> PromotionOutcome:
+    """Register the packaged editor, with a snapshot of the memory at ``memory_root`` (the one it will
+    serve; the packaged memory when None), as a new model version and run the promotion gate on it.
+
+    ``eval_set`` is :func:`eval_set_id` of the evaluation; ``tags`` (e.g. :func:`version_tags`) go on
+    the version. A retry in the same run registers no second version (see ``log_editor_model``).
+    """
     import mlflow
 
     from serac.registry.promotion import metrics_at_k, promote
     from serac.registry.pyfunc import log_editor_model
 
-    rc = config.registry
-    version = log_editor_model(editor_dir, rc.model_name, tags={"dataset": config.training.dataset})
-    metrics = {**metrics_at_k(metrics_dict(evaluation.results), rc.primary_k), "eval_set": eval_set_id(config)}
-    decision = promote(mlflow.MlflowClient(), rc.model_name, version.version, metrics, rc, run_id=run_id)
-    return PromotionOutcome(rc.model_name, str(version.version), decision.promote, decision.reason, metrics)
+    memory = memory_root if memory_root is not None and Path(memory_root).exists() else None
+    version = log_editor_model(editor_dir, registry.model_name, memory_root=memory, tags=tags)
+    metrics = {**metrics_at_k(metrics_dict(evaluation.results), registry.primary_k), "eval_set": eval_set}
+    decision = promote(mlflow.MlflowClient(), registry.model_name, version.version, metrics, registry, run_id=run_id)
+    return PromotionOutcome(registry.model_name, str(version.version), decision.promote, decision.reason, metrics)
 
 
 @contextlib.contextmanager

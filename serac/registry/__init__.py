@@ -6,6 +6,8 @@
   :func:`log_editor_model` (log + register a version).
 - :mod:`serac.registry.promotion`: the pure gate :func:`decide` and :func:`promote`, which moves
   the ``champion`` alias only when the gate passes.
+- :mod:`serac.registry.refresh`: :func:`~serac.registry.refresh.refresh_champion_memory`, the
+  champion's components with a new memory snapshot as the new champion (the nightly ingest).
 """
 
 import os

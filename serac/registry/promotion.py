@@ -37,6 +37,7 @@ from serac.config import RegistryConfig
 
 __all__ = [
     "Decision", "RegistryConfig", "champion_metrics", "decide", "eval_set_fingerprint", "metrics_at_k", "promote",
+    "version_by_alias",
 ]  # fmt: skip
 
 METRIC_KEYS = ("es", "dd", "eval_set")
@@ -167,7 +168,7 @@ def promote(
             client.set_model_version_tag(model_name, version, key, str(value))
     client.set_registered_model_alias(model_name, cfg.challenger_alias, version)
 
-    current = _version_by_alias(client, model_name, cfg.champion_alias)
+    current = version_by_alias(client, model_name, cfg.champion_alias)
     champion = champion_metrics(client, current, cfg.primary_k) if current is not None else None
     decision = decide(challenger, champion, cfg.es_tolerance, cfg.dd_tolerance)
     if decision.promote:
@@ -199,7 +200,8 @@ def promote(
     return decision
 
 
-def _version_by_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    """The version ``alias`` points at; None when the model or the alias does not exist."""
     try:
         return client.get_model_version_by_alias(model_name, alias)
     except MlflowException as exc:

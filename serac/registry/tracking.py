@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from serac.config import TrackingConfig
+from serac.dvc_files import dvc_hash
 
 __all__ = [
     "MlflowHook",
@@ -344,50 +344,6 @@ def set_version_tags(
     }
     _log_batch(active_run_id(run_id), tags=[RunTag(k, v) for k, v in tags.items()])
     return tags
-
-
-def dvc_hash(path: str | Path, lock_file: str | Path = "dvc.lock") -> str | None:
-    """The md5 DVC recorded for output ``path`` (``abc...`` or ``abc....dir``), read from files only.
-
-    Looks in ``lock_file``'s stage outputs, then in ``<path>.dvc`` (``dvc add``). A relative
-    ``path`` is relative to the lock file's directory (the project root). None when not tracked.
-    """
-    lock_file = Path(lock_file)
-    base = lock_file.parent.resolve()
-    target = Path(path) if Path(path).is_absolute() else base / path
-    try:
-        wanted = os.path.normpath(target.resolve().relative_to(base).as_posix())
-    except ValueError:
-        return None
-    for entry in _lock_outs(lock_file):
-        if os.path.normpath(str(entry.get("path", ""))) == wanted:
-            return _md5(entry)
-    dot_dvc = target.with_name(target.name + ".dvc")
-    outs = (_read_yaml(dot_dvc) or {}).get("outs") or []
-    return _md5(outs[0]) if outs and isinstance(outs[0], Mapping) else None
-
-
-def _lock_outs(lock_file: Path) -> Iterator[Mapping[str, Any]]:
-    stages = (_read_yaml(lock_file) or {}).get("stages") or {}
-    for stage in stages.values() if isinstance(stages, Mapping) else ():
-        for entry in (stage or {}).get("outs") or []:
-            if isinstance(entry, Mapping):
-                yield entry
-
-
-def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return None
-    return data if isinstance(data, Mapping) else None
-
-
-def _md5(entry: Mapping[str, Any]) -> str | None:
-    value = entry.get("md5")
-    return str(value) if value else None
 
 
 def git_commit(root: str | Path | None = None) -> str | None:

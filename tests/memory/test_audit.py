@@ -67,13 +67,15 @@ def test_manifest_hash_ties_the_record_to_its_version(tmp_path):
     assert any("not the manifest this record names" in p for p in audit.verify(tmp_path))
 
 
-@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
+@pytest.mark.parametrize("tamper", ["edit", "add-key", "delete", "reorder"])
 def test_verify_catches_tampering(tmp_path, tamper):
     for v in range(3):
         append_change(tmp_path, v, [f"e{v}"])
     records = lines(tmp_path)
     if tamper == "edit":
         records[1]["actor"] = "mallory"
+    elif tamper == "add-key":
+        records[1]["approved_by"] = "mallory"
     elif tamper == "delete":
         del records[1]
     else:

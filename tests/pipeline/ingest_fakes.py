@@ -71,6 +71,7 @@ def write_params(root: Path, inbox: str | Path, **ingest: Any) -> Path:
             "validated_root": str(root / "ingested"),
             "ledger": str(root / "ingested" / "ledger.json"),
             "dvc_track_memory": False,
+            "register_memory": False,  # no MLflow store here; the registry side: tests/registry/test_serving.py
             **ingest,
         },
     }

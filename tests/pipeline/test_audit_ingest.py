@@ -29,7 +29,7 @@ def test_flow_run_is_the_actor_and_the_report_links_the_trail(tmp_path, editor_d
 
     import flows.nightly_ingest as nightly
 
-    monkeypatch.setattr(nightly, "retrain_flow", lambda: None)
+    monkeypatch.setattr(nightly, "retrain", lambda **kwargs: pytest.fail("the retrain flow was reached"))
     tracked = init_dvc_repo(tmp_path)
     inbox = make_inbox(tmp_path, sample=False, extra=True)
     params = write_params(tmp_path, inbox, dvc_track_memory=tracked, retrain_min_new_edits=1000)

@@ -1,5 +1,6 @@
 """The real dvc.yaml on a tiny synthetic dataset: `dvc repro` builds the editor end to end,
-a second `dvc repro` is a no-op, and a changed parameter re-runs only the stages that read it."""
+a second `dvc repro` is a no-op, `dvc status` then reports nothing changed, a changed parameter
+re-runs only the stages that read it, and a changed module marks the stages that run it."""
 
 from __future__ import annotations
 
@@ -68,6 +69,31 @@ def test_repro_builds_the_editor_then_is_a_no_op(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     status = dvc(["status"], project)
     assert "train_scope" in status and "train_base" not in status and "train_counterfactual" not in status
+    params["training"]["scope"]["max_steps"] = TINY["max_steps"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert changed_stages(dvc(["status"], project)) == set()
+
+    # a module the training stages run (models/hub.py: where the MiniLM weights come from) but prepare does not
+    with (project / "serac" / "models" / "hub.py").open("a") as handle:
+        handle.write("\n")
+    changed = changed_stages(dvc(["status"], project))
+    assert {"train_base", "train_scope", "train_counterfactual", "evaluate", "package"} <= changed
+    assert "prepare" not in changed
+    (project / "serac" / "models" / "hub.py").write_bytes((REPO / "serac" / "models" / "hub.py").read_bytes())
+    with (project / "serac" / "__init__.py").open("a") as handle:  # every stage imports the package
+        handle.write("\n")
+    assert changed_stages(dvc(["status"], project)) == {s for s in stages_of(project)}
+
+
+def changed_stages(status: str) -> set[str]:
+    """Stage names `dvc status` reports (lines ``<stage>:`` at the left margin)."""
+    return {line[:-1] for line in status.splitlines() if line.endswith(":") and line[:1] not in ("", " ", "\t")}
+
+
+def stages_of(project: Path) -> set[str]:
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    return {f"{name}@{item}" if "foreach" in stage else name for name, stage in spec.items()
+            for item in (stage.get("foreach") or [None])}
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,15 +25,15 @@ def nightly():
 
 
 @pytest.fixture(autouse=True)
-def real_retrain_flow(nightly, monkeypatch):
+def no_real_retrain(nightly, monkeypatch):
     """No test may reach the real flows/retrain.py (it trains in artifacts/work and logs to mlflow/):
-    ``retrain_flow`` is replaced by a guard; the original is this fixture's value."""
-    original = nightly.retrain_flow
+    the flow's ``retrain`` is replaced by a guard."""
 
-    def guard():
-        raise AssertionError("a test reached the real retrain flow: monkeypatch nightly.retrain_flow")
+    def guard(**kwargs):
+        raise AssertionError("a test reached the real retrain flow: monkeypatch nightly.retrain")
 
-    monkeypatch.setattr(nightly, "retrain_flow", guard)
+    original = nightly.retrain
+    monkeypatch.setattr(nightly, "retrain", guard)
     return original
 
 
@@ -55,7 +54,7 @@ def test_flow_ingests_the_inbox_publishes_a_report_and_is_idempotent(tmp_path, e
     def fake_retrain(params_path: str, reason: str) -> None:
         retrain_calls.append((params_path, reason))
 
-    monkeypatch.setattr(nightly, "retrain_flow", lambda: fake_retrain)
+    monkeypatch.setattr(nightly, "retrain", fake_retrain)
     tracked = init_dvc_repo(tmp_path)  # the memory is versioned with DVC when it lives in a DVC repository
     params = write_params(tmp_path, make_inbox(tmp_path, extra=True, bad=True), retrain_min_new_edits=10,
                           dvc_track_memory=True)
@@ -152,13 +151,33 @@ def test_deployment_and_prefect_yaml_schedule_the_flow_nightly(nightly):
     assert entry["work_pool"]["name"] == "serac-pool" and entry["parameters"] == deployment.parameters
 
 
-def test_retrain_flow_is_imported_lazily_from_the_file_beside_the_flow(tmp_path, nightly, real_retrain_flow,
-                                                                      monkeypatch):
-    fake = tmp_path / "retrain.py"
-    fake.write_text("def retrain(params_path='params.yaml'):\n    return 'fake retrain ran'\n")
-    monkeypatch.setattr(nightly, "__file__", str(tmp_path / "nightly_ingest.py"))
-    retrain = real_retrain_flow()
-    assert retrain is not None and Path(inspect.getfile(retrain)) == fake  # never the repository's flows/retrain.py
-    assert retrain() == "fake retrain ran"
-    fake.unlink()
-    assert real_retrain_flow() is None
+def test_the_nightly_flow_runs_the_retrain_flow_module_it_imports(no_real_retrain):
+    """No dynamic import with signature filtering: flows/retrain.py's flow, called with the arguments it declares
+    (the reason used to be dropped because the retrain flow did not take one)."""
+    import flows.nightly_ingest as module
+    import flows.retrain
+
+    assert no_real_retrain is flows.retrain.retrain and not hasattr(module, "retrain_flow")
+    declared = inspect.signature(flows.retrain.retrain.fn).parameters
+    assert {"params_path", "reason"} <= set(declared)
+
+
+def test_the_flow_says_which_model_version_serves_the_memory(tmp_path, editor_dir, nightly, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = write_params(tmp_path, make_inbox(tmp_path, sample=False, extra=True), register_memory=True)
+    spec = yaml.safe_load(params.read_text())
+    spec["tracking"] = {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "artifact_root": str(tmp_path / "mlruns")}
+    params.write_text(yaml.safe_dump(spec))
+    calls = []
+
+    def refresh(registry, tracking, memory_root, memory_md5):
+        calls.append((registry.model_name, tracking.tracking_uri, memory_root, memory_md5))
+        return None  # no champion yet (the registry side: tests/registry/test_serving.py)
+
+    import serac.registry.refresh
+
+    monkeypatch.setattr(serac.registry.refresh, "refresh_champion_memory", refresh)
+    report = nightly.nightly_ingest(params_path=str(params), editor_dir=str(editor_dir), trigger_retrain=False)
+    assert calls == [("serac-editor", f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "memory"), None)]
+    assert report.served_by == "no serac-editor@champion registered yet: the memory is not served"
+    assert "served by: no serac-editor@champion" in read_artifact("nightly-ingest")

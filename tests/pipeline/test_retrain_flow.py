@@ -77,7 +77,18 @@ def test_retrain_resumes_after_a_crash_registers_and_promotes(tmp_path, prefect_
     resumed = client.get_metric_history(run.info.run_id, "counterfactual/train/loss")
     assert resumed, "training metrics were logged per step"
 
-    # nothing changed: the components are reused, the same metrics come out, the gate keeps promoting
-    second = retrain(**kwargs)
+    assert champion.tags["memory.edits"] == "0"  # no live memory yet: the packaged (empty) one
+
+    # edits arrived in the live memory meanwhile (embedded by some other encoder): the next version serves them
+    import numpy as np
+
+    from serac.memory import EditMemory
+
+    live = EditMemory.open(tmp_path / "memory")
+    live.add(synthetic_edits(1, seed=9), np.ones((1, 8), dtype=np.float32) / np.sqrt(8), "another-encoder")
+    # nothing else changed: the components are reused, the same metrics come out, the gate keeps promoting
+    second = retrain(**kwargs, reason="nightly: 1 edit added")
     assert second.version == "2" and second.promoted
-    assert str(client.get_model_version_by_alias("serac-editor", "challenger").version) == "2"
+    version = client.get_model_version_by_alias("serac-editor", "challenger")
+    assert str(version.version) == "2" and version.tags["memory.edits"] == "1"
+    assert client.get_run(version.run_id).data.tags["retrain.reason"] == "nightly: 1 edit added"

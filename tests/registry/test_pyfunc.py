@@ -20,12 +20,12 @@ from serac.models.base import CallableBaseModel
 from serac.models.scope import ScopeClassifier
 from serac.registry.promotion import promote
 from serac.registry.pyfunc import (
-    BASE_CALLABLE_ENV,
+    ARTIFACT_SHA256_TAG,
     OUTPUT_COLUMNS,
     editor_signature,
     log_editor_model,
     queries_from_input,
-)  # fmt: skip
+)
 from serac.registry.tracking import start_run
 
 PM = EditRecord("qa", "Who is the prime minister of the United Kingdom?", "Boris Johnson",
@@ -55,12 +55,6 @@ def test_signature_allows_a_missing_edit_id():
     assert signature.inputs.input_names() == ["query"]
     assert signature.outputs.input_names() == list(OUTPUT_COLUMNS)
     assert [c.required for c in signature.outputs.inputs] == [True, True, True, False, True]
-
-
-@pytest.fixture(autouse=True)
-def operator_base(monkeypatch):
-    """The serving process names the callable base (the editor's files may not)."""
-    monkeypatch.setenv(BASE_CALLABLE_ENV, BASE_REFERENCE)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +112,36 @@ def test_live_memory_and_device_are_load_time_options(store, editor_dir, tmp_pat
 def test_logging_a_directory_that_is_not_an_editor_fails_early(store, tmp_path):
     with start_run(store, run_name="bad"), pytest.raises(ArtifactError, match="editor.json"):
         log_editor_model(tmp_path, "serac-editor-bad")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # "no input example": skipped on purpose
+def test_a_retried_registration_in_the_same_run_returns_the_version_already_registered(store, editor_dir):
+    """A Prefect retry of the register task calls log_editor_model again in the same run: no second version."""
+    directory, _ = editor_dir
+    client, name = MlflowClient(), "serac-editor-retry"
+    with start_run(store, run_name="register") as run:
+        first = log_editor_model(directory, name, input_example=None)
+        again = log_editor_model(directory, name, input_example=None)
+    assert str(again.version) == str(first.version) == "1"
+    assert [v.version for v in client.search_model_versions(f"name = '{name}'")] in (["1"], [1])
+    assert first.run_id == run.info.run_id and len(first.tags[ARTIFACT_SHA256_TAG]) == 64
+    with start_run(store, run_name="register-again"):  # another run is another registration
+        assert str(log_editor_model(directory, name, input_example=None).version) == "2"
+
+
+def test_a_memory_embedded_by_another_encoder_is_reembedded_in_the_logged_copy_only(editor_dir, tmp_path):
+    """Edits ingested with a newer (e.g. rejected) editor: the snapshot a version serves must match its own scope."""
+    import numpy as np
+
+    from serac.registry.pyfunc import editor_with_memory
+
+    directory, _ = editor_dir
+    live = tmp_path / "live"
+    memory = EditMemory.open(live, MemoryConfig(root=str(live)))
+    memory.add([PM], np.ones((1, 384), dtype=np.float32) / np.sqrt(384), "another-encoder")
+    out = editor_with_memory(directory, live, tmp_path / "logged")
+    own = ScopeClassifier.load(directory / "scope").encoder_fingerprint()
+    assert EditMemory.open(out / "memory").encoder_fingerprint == own != "another-encoder"
+    assert EditMemory.open(live).encoder_fingerprint == "another-encoder" and EditMemory.open(live).version == 1
+    reloaded = SeracEditor.load(out, base=CallableBaseModel(BASE_REFERENCE))
+    assert reloaded.memory.ids() == [PM.edit_id] and reloaded.predict([QUERIES[0]])[0].edit_id == PM.edit_id

@@ -148,8 +148,27 @@ def test_dvc_hash_reads_dvc_lock_and_dot_dvc_files(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "raw.dvc").write_text("outs:\n- md5: 89ab.dir\n  path: raw\n")
     assert dvc_hash("data/raw", lock) == "89ab.dir"
+
+
+def test_the_one_dvc_file_reader_raises_on_a_broken_file_and_names_it(tmp_path):
+    """Both the ingest pipeline and the registry read md5s through serac.dvc_files: a broken file is an
+    error naming it (the registry's copy used to return None, tagging a run as if the data were untracked)."""
+    from serac.dvc_files import DvcFileError, read_dvc_md5
+    from serac.pipeline import dvc
+
+    assert dvc.read_dvc_md5 is read_dvc_md5
+    lock = tmp_path / "dvc.lock"
+    (tmp_path / "raw.dvc").write_text("outs: []\n")
+    with pytest.raises(DvcFileError, match=r"raw\.dvc: expected exactly one output"):
+        dvc_hash("raw", lock)
+    with pytest.raises(DvcFileError, match=r"raw\.dvc: expected exactly one output"):
+        read_dvc_md5(tmp_path / "raw.dvc")
+    with pytest.raises(DvcFileError, match=r"missing\.dvc: no such file"):
+        read_dvc_md5(tmp_path / "missing.dvc")
+    assert dvc_hash("missing", lock) is None  # untracked is not an error for dvc_hash
     lock.write_text(": not yaml : [")
-    assert dvc_hash("data/prepared", lock) is None
+    with pytest.raises(DvcFileError, match=r"dvc\.lock: not valid YAML"):
+        dvc_hash("data/prepared", lock)
 
 
 def test_git_commit_reads_refs_packed_refs_and_detached_heads(tmp_path):
