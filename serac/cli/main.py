@@ -9,6 +9,7 @@ from serac.cli import (  # noqa: F401
     evaluate_cmd,
     serve_cmd,
     tasks_cmd,
+    tokens_cmd,
     train_cmd,
 )
 from serac.cli.app import app

@@ -20,7 +20,9 @@ class ServeConfig:
     max_text_chars: int = 2000
     """Longest accepted edit input, label, example or query."""
     max_body_bytes: int = 4_000_000
-    """Request bodies above this are refused with 413 before they are parsed."""
+    """Request bodies above this are refused with 413 (by Content-Length, and by the bytes actually read)."""
+    tokens_file: str = ".serac/tokens.json"
+    """Bearer-token store (salted hashes, mode 0600; ``serac tokens``). Auth is on whenever it exists."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

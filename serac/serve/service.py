@@ -48,10 +48,14 @@ class EditService:
                     task=edit.task, edit_input=edit.edit_input, edit_label=edit.edit_label,
                     in_scope=tuple(Example(e.input, e.label) for e in edit.in_scope),
                     out_of_scope=tuple(Example(e.input, e.label) for e in edit.out_of_scope),
-                    subject=edit.subject, ground_truth=edit.ground_truth, source="api", edit_id=edit.edit_id or "",
+                    subject=edit.subject, ground_truth=edit.ground_truth, source="api",
                 ))
             except ValueError as exc:
                 raise RequestError(422, f"edits[{i}]: {exc}") from exc
+            if edit.edit_id is not None and edit.edit_id != records[-1].edit_id:
+                # The id is the content hash: a chosen one could shadow the real edit with other content.
+                raise RequestError(422, f"edits[{i}]: edit_id {edit.edit_id} is not the content hash of this edit "
+                                        f"({records[-1].edit_id}); leave it out, the server computes it")
         return records
 
     def add(self, edits: Sequence[EditIn], audit: AuditContext | None = None) -> AddResult:

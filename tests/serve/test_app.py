@@ -1,18 +1,23 @@
 """The service's routes in process: behaviour, limits and error reasons."""
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
-from serve_fakes import PM, RIVER, make_service
+from serve_fakes import PM, RIVER, bearer, make_service
 
+from serac.auth import TokenVerifier
 from serac.memory import EditMemory
 from serac.serve import create_app
 
 
 @pytest.fixture
-def client(scope, tmp_path):
+def client(scope, tmp_path, tokens):
     service = make_service(scope, tmp_path / "memory", max_edits_per_request=5, max_queries_per_request=4,
                            max_text_chars=200, max_body_bytes=20_000)
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service, TokenVerifier(tokens.path)), headers=bearer(tokens.ops)) as c:
         yield c
 
 
@@ -69,6 +74,16 @@ def test_openapi_spec_lists_the_routes(client):
     spec = client.get("/openapi.json").json()
     assert {"/edits", "/edits/{edit_id}", "/predict", "/health"} <= set(spec["paths"])
     assert "413" in spec["paths"]["/edits"]["post"]["responses"]
+
+
+def test_docs_openapi_json_is_the_served_spec(client):
+    """docs/openapi.json is kept equal to the app's spec; SERAC_WRITE_OPENAPI=1 rewrites it."""
+    path = Path(__file__).parents[2] / "docs" / "openapi.json"
+    served = json.dumps(client.get("/openapi.json").json(), indent=2, sort_keys=True) + "\n"
+    if os.environ.get("SERAC_WRITE_OPENAPI") == "1":
+        path.write_text(served, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == served, \
+        "docs/openapi.json is stale: SERAC_WRITE_OPENAPI=1 pytest tests/serve/test_app.py -k openapi_json"
 
 
 def test_edits_written_by_another_process_are_seen(client, scope, tmp_path):

@@ -1,30 +1,25 @@
 """POST /edits and DELETE /edits/{id} are audited: the token's name, the reason, the client address."""
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
-from serve_fakes import PM, RIVER, make_service
+from serve_fakes import PM, RIVER, bearer, make_service
 
+from serac.auth import TokenVerifier
 from serac.memory import audit
 from serac.serve import create_app
 
 
-def client_for(service, principal: str | None) -> TestClient:
-    app = create_app(service)
-    if principal is not None:  # what sec-serve's auth does for a request that passed it
-
-        @app.middleware("http")
-        async def authenticated(request: Request, call_next):
-            request.state.principal = principal
-            return await call_next(request)
-
-    return TestClient(app)
+def client_for(service, tokens, authenticated: bool) -> TestClient:
+    """With the auth middleware and the ``ops`` token (all scopes), or with auth disabled (``anonymous``)."""
+    if authenticated:
+        return TestClient(create_app(service, TokenVerifier(tokens.path)), headers=bearer(tokens.ops))
+    return TestClient(create_app(service, None))
 
 
-@pytest.mark.parametrize("principal", ["ops-token", None])
-def test_edits_and_deletes_are_recorded_with_who_why_and_where(scope, tmp_path, principal):
+@pytest.mark.parametrize("principal", ["ops", None])
+def test_edits_and_deletes_are_recorded_with_who_why_and_where(scope, tmp_path, tokens, principal):
     root = tmp_path / "memory"
-    with client_for(make_service(scope, root), principal) as client:
+    with client_for(make_service(scope, root), tokens, principal is not None) as client:
         added = client.post("/edits", json={"edits": [PM, RIVER], "reason": "TICKET-42 \x1b[31mred"}).json()
         assert client.post("/edits", json={"edits": [PM]}).json()["added"] == []  # no change, no record
         gone = client.delete(f"/edits/{added['added'][0]}", params={"reason": "wrong PM"})
@@ -40,9 +35,9 @@ def test_edits_and_deletes_are_recorded_with_who_why_and_where(scope, tmp_path, 
     assert audit.verify(root) == []
 
 
-def test_reason_is_optional_and_bounded(scope, tmp_path):
+def test_reason_is_optional_and_bounded(scope, tmp_path, tokens):
     root = tmp_path / "memory"
-    with client_for(make_service(scope, root), None) as client:
+    with client_for(make_service(scope, root), tokens, False) as client:
         too_long = client.post("/edits", json={"edits": [PM], "reason": "x" * (audit.MAX_REASON_CHARS + 1)})
         assert too_long.status_code == 422
         assert client.delete("/edits/abc", params={"reason": "y" * (audit.MAX_REASON_CHARS + 1)}).status_code == 422

@@ -1,14 +1,12 @@
 """50 parallel clients on loopback adding and querying: no lost or duplicated edit, no 5xx."""
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
-from serve_fakes import free_port, make_service
+from serve_fakes import bearer, make_service, running_server
 
+from serac.auth import TokenVerifier
 from serac.data.schema import edit_id_for
 from serac.memory import EditMemory, audit
 from serac.serve import create_app
@@ -18,21 +16,10 @@ EDITS_PER_CLIENT = 4
 
 
 @pytest.fixture
-def server(scope, tmp_path):
-    port = free_port()
+def server(scope, tmp_path, tokens):
     service = make_service(scope, tmp_path / "memory")
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning",
-                            limit_concurrency=200)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", service, tmp_path / "memory"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    with running_server(create_app(service, TokenVerifier(tokens.path)), limit_concurrency=200) as base:
+        yield base, service, tmp_path / "memory", tokens.ops
 
 
 def edit(client: int, i: int) -> dict:
@@ -41,9 +28,9 @@ def edit(client: int, i: int) -> dict:
     return {"task": "qa", "edit_input": f"What is the secret code of vault {key}?", "edit_label": f"code {key}"}
 
 
-def run_client(base: str, client: int) -> dict:
+def run_client(base: str, token: str, client: int) -> dict:
     statuses, added, skipped, routed = [], [], [], []
-    with httpx.Client(base_url=base, timeout=120) as http:
+    with httpx.Client(base_url=base, timeout=120, headers=bearer(token)) as http:
         for i in range(EDITS_PER_CLIENT):
             r = http.post("/edits", json={"edits": [edit(client, i)]})
             statuses.append(r.status_code)
@@ -58,9 +45,9 @@ def run_client(base: str, client: int) -> dict:
 
 
 def test_parallel_clients_lose_and_duplicate_nothing(server):
-    base, service, root = server
+    base, service, root, token = server
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        results = list(pool.map(lambda c: run_client(base, c), range(CLIENTS)))
+        results = list(pool.map(lambda c: run_client(base, token, c), range(CLIENTS)))
     statuses = [s for r in results for s in r["statuses"]]
     assert set(statuses) == {200}, sorted(set(statuses))
     added = [i for r in results for i in r["added"]]
