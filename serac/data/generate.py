@@ -41,7 +41,7 @@ class GenerateReport:
 
 def minilm_encode() -> Encode:
     """The offline MiniLM sentence encoder (untrained), as an :data:`Encode` function."""
-    from serac.models.encoder import TextEncoder
+    from serac.models.encoder import TextEncoder  # deferred: torch + transformers load only when encoding here
 
     encoder = TextEncoder.from_pretrained("minilm")
     return lambda texts: encoder.encode(texts)

@@ -41,6 +41,7 @@ from serac.config import ValidationConfig
 from serac.data import quarantine as q
 from serac.data.errors import RejectedRow
 from serac.data.schema import TASKS, EditRecord
+from serac.models.hub import load_tokenizer
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -159,8 +160,6 @@ def token_lengths(inputs: Sequence[str], labels: Sequence[str], tokenizer: str) 
     """
     if not inputs:
         return np.zeros(0, dtype=np.int64)
-    from serac.models.hub import load_tokenizer
-
     tok = load_tokenizer(tokenizer)
     backend = getattr(tok, "backend_tokenizer", None)
     lengths: list[int] = []

@@ -24,14 +24,14 @@ from serac.config import EVALUATION_BASELINES, EvaluationConfig, MemoryConfig, T
 from serac.data.schema import EditRecord
 from serac.editor import Prediction, SeracEditor
 from serac.evaluation.groups import BaseAnswers
-from serac.evaluation.protocol import MethodSpec, evaluate_editor, serac_method
+from serac.evaluation.protocol import MethodSpec, ProtocolOptions, evaluate_editor, serac_method
 from serac.evaluation.results import MethodResult
-from serac.evaluation.scorers import Scorer
 from serac.memory import AddResult, EditMemory
 from serac.models.base import BaseModel, HFBaseModel
 from serac.models.encoder import TextEncoder
+from serac.models.optim import StepSampler, autocast_context, lr_at
 from serac.models.seq2seq import TextToText
-from serac.training.loop import StepSampler, autocast_context, lr_at
+from serac.tasks.scorers import Scorer
 
 
 def _base_predictions(base: BaseModel, queries: list[str]) -> list[Prediction]:
@@ -150,7 +150,7 @@ def fine_tune(
 
 
 EditPairs = Callable[[EditRecord], list[tuple[str, str]]]
-"""What the FT baseline trains on per edit (task-aware: ``serac.evaluation.tasks.TaskSpec.ft_pairs``)."""
+"""What the FT baseline trains on per edit (task-aware: ``serac.tasks.spec.TaskSpec.ft_pairs``)."""
 
 
 def edit_pairs(record: EditRecord) -> list[tuple[str, str]]:
@@ -283,11 +283,6 @@ def evaluate_all(
     methods = [serac_method(editor)] + baseline_methods(editor.base, config, encoder=encoder,
                                                         memory_config=editor.memory.config, ft_pairs=ft_pairs)
     base_answers = BaseAnswers(editor.base, config.batch_size)
-    return [
-        evaluate_editor(
-            method, test_records, config.ks, seed=config.seed, max_groups_per_k=config.max_groups_per_k,
-            max_queries_per_k=config.max_queries_per_k, task=task, batch_size=config.batch_size,
-            base_answers=base_answers, work_dir=work_dir, progress=progress, scorer=scorer,
-        )
-        for method in methods
-    ]
+    options = ProtocolOptions.of(config, work_dir=work_dir, progress=progress)
+    return [evaluate_editor(method, test_records, config.ks, options, task=task, base_answers=base_answers,
+                            scorer=scorer) for method in methods]

@@ -6,25 +6,47 @@ Pure bookkeeping, no metrics: :mod:`serac.evaluation.protocol` runs the methods 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from serac.config import EvaluationConfig
 from serac.data.schema import EditRecord
-from serac.evaluation.metrics import normalize_answer
 from serac.evaluation.results import KSpec
+from serac.metrics import normalize_answer
 from serac.models.base import BaseModel
+from serac.tasks import TASK_SPECS
 
 DEFAULT_KS: tuple[KSpec, ...] = (1, 10, 100, 1000, "all")
 
-DD_KIND_BY_TASK: dict[str, str] = {"qa": "changed", "fact": "changed", "convsent": "changed", "fc": "accuracy",
-                                 "qa_hard": "changed"}
-"""Drawdown per task: ``changed`` (share of out-of-scope answers that differ from the base model's)
-for generation, ``accuracy`` (base accuracy minus edited accuracy) for true/false claims."""
 TRUE_FALSE = frozenset({"true", "false"})
+
+
+@dataclass(frozen=True)
+class ProtocolOptions:
+    """How the protocol draws its groups and runs the methods (the same for evaluation and threshold tuning)."""
+
+    seed: int = 0
+    """Seeds the group draws: the same groups for every method."""
+    max_groups: int | None = None
+    """At most this many groups per memory size (None: only ``max_queries`` bounds)."""
+    max_queries: int | None = 2000
+    """Groups are drawn until they hold this many in-scope queries (at least one group)."""
+    batch_size: int = 32
+    work_dir: str | Path | None = None
+    """Holds the temporary group memories (default: the system temp directory)."""
+    progress: bool = True
+
+    @classmethod
+    def of(cls, config: EvaluationConfig, **changes: Any) -> ProtocolOptions:
+        """The options of ``evaluation`` in params.yaml (``max_groups_per_k``, ``max_queries_per_k``, ...)."""
+        return dataclasses.replace(cls(seed=config.seed, max_groups=config.max_groups_per_k,
+                                       max_queries=config.max_queries_per_k, batch_size=config.batch_size), **changes)
 
 
 class BaseAnswers:
@@ -51,8 +73,8 @@ def infer_task(records: Sequence[EditRecord]) -> str:
 
 
 def drawdown_kind(task: str, records: Sequence[EditRecord] = ()) -> str:
-    """``accuracy`` for true/false tasks (task ``fc``, or every label true/false), else ``changed``."""
-    if DD_KIND_BY_TASK.get(task) == "accuracy":
+    """``accuracy`` for true/false tasks (the task's ``TaskSpec.dd_kind``, or every label true/false), else ``changed``."""
+    if task in TASK_SPECS and TASK_SPECS[task].dd_kind == "accuracy":
         return "accuracy"
     labels = [r.edit_label for r in records] + [e.label for r in records for e in r.out_of_scope if e.label is not None]
     if labels and all(normalize_answer(x) in TRUE_FALSE for x in labels):

@@ -6,14 +6,14 @@ group goes alone into an *empty* memory built by the method's factory. Then:
 
 * in-scope queries are every edit's own ``edit_input`` (``es_edit``) and its labelled
   ``in_scope`` rephrasings (``es_rephrase``); ES is exact match with the label
-  (:func:`~serac.evaluation.metrics.edit_success`), ``es`` pools both kinds;
+  (:func:`~serac.metrics.edit_success`), ``es`` pools both kinds;
 * out-of-scope queries are the group's ``out_of_scope`` inputs, minus any that is in
   scope of an edit of the same group (a neighbour prompt that is another test edit's
   input is covered by the memory, so a changed answer there is no drawdown);
-* DD is chosen by task (:data:`DD_KIND_BY_TASK`): the fraction of answers changed
+* DD is chosen by task (``TaskSpec.dd_kind``, :mod:`serac.tasks.registry`): the fraction of answers changed
   against the frozen base model for generation, the accuracy drop for true/false;
-  a task-aware :class:`~serac.evaluation.scorers.Scorer` (``scorer=``, see
-  :mod:`serac.evaluation.tasks`) replaces both ES and DD (e.g. ConvSent's judge);
+  a task-aware :class:`~serac.tasks.scorers.Scorer` (``scorer=``, see
+  :mod:`serac.tasks.registry`) replaces both ES and DD (e.g. ConvSent's judge);
 * scope metrics use each answer's scope ``score`` (for the editor the very value
   :meth:`SeracEditor.classify` returns; ``predict`` reports it) against the method's
   threshold: in-scope queries are positives, out-of-scope ones negatives.
@@ -41,15 +41,15 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from serac import metrics
 from serac.config import MemoryConfig
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
-from serac.evaluation import metrics
 from serac.evaluation.groups import (
-    DD_KIND_BY_TASK,
     DEFAULT_KS,
     BaseAnswers,
     GroupQueries,
+    ProtocolOptions,
     distinct_records,
     draw_groups,
     drawdown_kind,
@@ -58,13 +58,13 @@ from serac.evaluation.groups import (
     resolve_k,
 )
 from serac.evaluation.results import KMetrics, KSpec, MethodResult
-from serac.evaluation.scorers import Scorer, scorer_for_dd_kind
 from serac.memory import EditMemory
 from serac.models.base import BaseModel
+from serac.tasks.scorers import Scorer, scorer_for_dd_kind
 
 __all__ = [
-    "DD_KIND_BY_TASK", "DEFAULT_KS", "DEFAULT_THRESHOLD_CANDIDATES", "BaseAnswers", "EditMethod", "KMetrics",
-    "KSpec", "MethodResult", "MethodSpec", "ThresholdChoice", "draw_groups", "drawdown_kind", "evaluate_editor",
+    "DEFAULT_KS", "DEFAULT_THRESHOLD_CANDIDATES", "BaseAnswers", "EditMethod", "KMetrics", "KSpec", "MethodResult",
+    "MethodSpec", "ProtocolOptions", "ThresholdChoice", "draw_groups", "drawdown_kind", "evaluate_editor",
     "serac_method", "tune_threshold",
 ]
 
@@ -180,41 +180,39 @@ class _Plan:
     groups: list[list[int]]
 
 
-def _plan(records: Sequence[EditRecord], ks: Sequence[KSpec], seed: int, max_groups: int | None,
-          max_queries: int | None) -> tuple[list[_Plan], list[str]]:
+def _plan(records: Sequence[EditRecord], ks: Sequence[KSpec], options: ProtocolOptions
+          ) -> tuple[list[_Plan], list[str]]:
     plans, notes = [], []
     for k in ks:
         per_group = resolve_k(k, len(records))
         if per_group is None:
             notes.append(f"k={k} skipped: only {len(records)} test edits")
             continue
-        plans.append(_Plan(str(k), per_group, draw_groups(records, per_group, seed=seed, max_groups=max_groups,
-                                                          max_queries=max_queries)))
+        plans.append(_Plan(str(k), per_group, _draw(records, per_group, options)))
     return plans, notes
+
+
+def _draw(records: Sequence[EditRecord], per_group: int, options: ProtocolOptions) -> list[list[int]]:
+    return draw_groups(records, per_group, seed=options.seed, max_groups=options.max_groups,
+                       max_queries=options.max_queries)
 
 
 def evaluate_editor(
     editor: SeracEditor | MethodSpec,
     test_records: Sequence[EditRecord],
     ks: Sequence[KSpec] = DEFAULT_KS,
+    options: ProtocolOptions = ProtocolOptions(),
     *,
-    seed: int = 0,
-    max_groups_per_k: int | None = None,
-    max_queries_per_k: int | None = 2000,
     task: str | None = None,
     dd_kind: str | None = None,
-    batch_size: int = 32,
     base_answers: BaseAnswers | None = None,
-    work_dir: str | Path | None = None,
-    progress: bool = True,
     scorer: Scorer | None = None,
 ) -> MethodResult:
     """Evaluate one method (a SERAC editor or a :class:`MethodSpec`) at every memory size in ``ks``.
 
     ``task`` defaults to the records' task and picks the DD kind (``dd_kind`` overrides);
     ``scorer`` (default: exact match / the DD kind's) computes ES and DD.
-    ``base_answers`` shares the base model's cached answers between methods; ``work_dir``
-    holds the temporary group memories (default: the system temp directory).
+    ``base_answers`` shares the base model's cached answers between methods.
     """
     spec = editor if isinstance(editor, MethodSpec) else serac_method(editor)
     records = distinct_records(test_records)
@@ -229,18 +227,18 @@ def evaluate_editor(
         reason = spec.skip_reason or "no method factory or base model"
         log.warning("%s skipped: %s", spec.name, reason)
         return MethodResult(spec.name, task, dd_kind, note=reason, skipped=True)
-    base_answers = base_answers or BaseAnswers(spec.base, batch_size)
-    plans, notes = _plan(records, ks, seed, max_groups_per_k, max_queries_per_k)
+    base_answers = base_answers or BaseAnswers(spec.base, options.batch_size)
+    plans, notes = _plan(records, ks, options)
     results = []
-    bar = tqdm(total=sum(len(p.groups) for p in plans), desc=f"eval {spec.name}", unit="group", disable=not progress,
-               leave=False, dynamic_ncols=True)
-    with bar, group_dirs(work_dir) as new_dir:
+    bar = tqdm(total=sum(len(p.groups) for p in plans), desc=f"eval {spec.name}", unit="group",
+               disable=not options.progress, leave=False, dynamic_ncols=True)
+    with bar, group_dirs(options.work_dir) as new_dir:
         for plan in plans:
             bar.set_postfix(k=plan.label)
             began, pool = time.monotonic(), _Pool()
             for group in plan.groups:
                 root = new_dir()
-                _evaluate_group(spec, [records[i] for i in group], root, base_answers, batch_size, pool)
+                _evaluate_group(spec, [records[i] for i in group], root, base_answers, options.batch_size, pool)
                 shutil.rmtree(root, ignore_errors=True)  # bounded disk use over hundreds of groups
                 bar.update(1)
             results.append(pool.finish(plan.label, plan.per_group, len(plan.groups), scorer, spec.threshold,
@@ -303,17 +301,12 @@ def tune_threshold(
     val_records: Sequence[EditRecord],
     k: KSpec,
     candidates: Sequence[float] = DEFAULT_THRESHOLD_CANDIDATES,
+    options: ProtocolOptions = ProtocolOptions(),
     *,
     objective: str = "es_minus_dd",
     lam: float = 1.0,
-    seed: int = 0,
-    max_groups: int | None = None,
-    max_queries: int | None = 2000,
     task: str | None = None,
-    batch_size: int = 32,
     base_answers: BaseAnswers | None = None,
-    work_dir: str | Path | None = None,
-    progress: bool = True,
     scorer: Scorer | None = None,
 ) -> ThresholdChoice:
     """Pick the editor's scope threshold on validation edits at memory size ``k``.
@@ -337,16 +330,16 @@ def tune_threshold(
     task = task or infer_task(records)
     scorer = scorer or scorer_for_dd_kind(drawdown_kind(task, records))
     spec = serac_method(editor)
-    base_answers = base_answers or BaseAnswers(editor.base, batch_size)
-    groups = draw_groups(records, per_group, seed=seed, max_groups=max_groups, max_queries=max_queries)
+    base_answers = base_answers or BaseAnswers(editor.base, options.batch_size)
+    groups = _draw(records, per_group, options)
     # Counterfactual answers matter only where some candidate routes to them (and only for ES - DD).
     answer_above = candidates[0] if objective == "es_minus_dd" else None
     rows: list[tuple[str, float, str | None, str, str | None, str]] = []  # role, score, cf, base, gold, query
-    with group_dirs(work_dir) as new_dir:
-        for group in tqdm(groups, desc="tune threshold", unit="group", disable=not progress, leave=False):
+    with group_dirs(options.work_dir) as new_dir:
+        for group in tqdm(groups, desc="tune threshold", unit="group", disable=not options.progress, leave=False):
             root = new_dir()
             rows += _scored_rows(_edited(spec, [records[i] for i in group], root), base_answers, answer_above,
-                                 batch_size)
+                                 options.batch_size)
             shutil.rmtree(root, ignore_errors=True)
     table = []
     for t in candidates:

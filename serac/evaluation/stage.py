@@ -20,8 +20,9 @@ from serac.config import ProjectConfig
 from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
+from serac.editor.workdir import assemble_editor
 from serac.evaluation.baselines import evaluate_all
-from serac.evaluation.protocol import ThresholdChoice, tune_threshold
+from serac.evaluation.protocol import ProtocolOptions, ThresholdChoice, tune_threshold
 from serac.evaluation.report import (
     plot_es_dd_vs_k,
     plot_result_scores,
@@ -30,11 +31,10 @@ from serac.evaluation.report import (
     write_metrics_rows,
 )
 from serac.evaluation.results import MethodResult
-from serac.evaluation.scorers import Scorer
-from serac.evaluation.tasks import TaskContext, spec_of
 from serac.io import write_bytes, write_json
 from serac.memory import EditMemory
-from serac.training.editor import assemble_editor
+from serac.tasks import TaskContext, spec_of
+from serac.tasks.scorers import Scorer
 
 THRESHOLD_FILE = "threshold.json"
 
@@ -56,15 +56,16 @@ def choose_threshold(config: ProjectConfig, editor: SeracEditor, val: Sequence[E
     if ec.tune_k is None or not val:
         return None
     k = ec.tune_k if ec.tune_k == "all" else min(int(ec.tune_k), len(val))
-    return tune_threshold(editor, val, k, ec.threshold_candidates, lam=ec.threshold_lambda, seed=ec.seed,
-                          max_queries=ec.max_queries_per_k, batch_size=ec.batch_size, scorer=scorer)
+    # tuning groups are bounded by the query budget alone (max_groups_per_k bounds the test groups)
+    options = ProtocolOptions.of(ec, max_groups=None)
+    return tune_threshold(editor, val, k, ec.threshold_candidates, options, lam=ec.threshold_lambda, scorer=scorer)
 
 
 def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | Path,
                    console: Console | None = None) -> EvaluationRun:
     """Evaluate the components trained in ``work_dir`` on the test split; write reports to ``out_dir``.
 
-    ES and DD are the task's (:mod:`serac.evaluation.tasks`), so are the FT baseline's edit pairs.
+    ES and DD are the task's (:mod:`serac.tasks.registry`), so are the FT baseline's edit pairs.
     """
     started = time.monotonic()
     out_dir = Path(out_dir)

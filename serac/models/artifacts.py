@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 FORMAT_VERSION = 1
 """Bump when the on-disk layout changes incompatibly."""
@@ -65,15 +65,19 @@ def save_artifact(
     config: dict[str, Any],
     module: torch.nn.Module,
     tokenizer: Any | None = None,
+    tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write ``module``'s weights, ``config`` and the tokenizer into ``directory``.
+    """Write ``module``'s weights (or only ``tensors``, e.g. adapters), ``config`` and the tokenizer.
 
     The caller makes the directory atomic (e.g. with :func:`serac.io.atomic_dir`).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # save_model handles tied/shared tensors (e.g. decoder embeddings tied to the LM head).
-    save_model(module, str(directory / WEIGHTS_FILE))
+    if tensors is not None:
+        save_file(tensors, str(directory / WEIGHTS_FILE))
+    else:
+        # save_model handles tied/shared tensors (e.g. decoder embeddings tied to the LM head).
+        save_model(module, str(directory / WEIGHTS_FILE))
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
@@ -139,3 +143,27 @@ def load_weights(directory: str | Path, module: torch.nn.Module, strict: bool = 
             f"{path}: weights do not fit the configured model (missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]})"
         )
+
+
+def load_partial_weights(directory: str | Path, module: torch.nn.Module, marker: str) -> None:
+    """Load a ``model.safetensors`` holding only the tensors whose names contain ``marker`` (adapters).
+
+    Every such tensor of ``module`` must be in the file and the file may hold nothing else.
+    """
+    path = Path(directory) / WEIGHTS_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing weights file")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: corrupt weights: {exc}") from exc
+    expected = {k for k in module.state_dict() if marker in k}
+    if set(tensors) != expected:
+        raise ArtifactError(
+            f"{path}: adapter weights do not fit the configured model (missing {sorted(expected - set(tensors))[:5]}, "
+            f"unexpected {sorted(set(tensors) - expected)[:5]})"
+        )
+    try:
+        module.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path}: adapter weights do not fit the configured model: {exc}") from exc

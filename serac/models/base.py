@@ -28,6 +28,7 @@ import torch
 
 from serac.config import BaseModelConfig
 from serac.models.artifacts import ArtifactError
+from serac.models.causal_lm import CausalLMBase
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.seq2seq import TextToText, text_to_text_from_config
@@ -217,9 +218,18 @@ class HTTPBaseModel:
 
 BaseModelFactory = Callable[..., BaseModel]
 
+def _causal_base(
+    cfg: BaseModelConfig, device: torch.device, artifact_dir: str | Path | None = None, batch_size: int = 32
+) -> BaseModel:
+    """A pretrained causal LM by name/path; a causal model the pipeline trained itself loads from its artifact."""
+    if artifact_dir is not None:
+        return HFBaseModel.from_config(cfg, device, artifact_dir, batch_size)
+    return CausalLMBase.from_config(cfg, device, batch_size)
+
+
 BASE_MODELS: dict[str, BaseModelFactory] = {
     "seq2seq": HFBaseModel.from_config,
-    "causal": HFBaseModel.from_config,
+    "causal": _causal_base,
     "classifier": HFBaseModel.from_config,
     "callable": CallableBaseModel.from_config,
     "http": HTTPBaseModel.from_config,

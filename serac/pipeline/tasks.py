@@ -5,10 +5,10 @@ names its dataset, model kinds, work directory and reports directory. The steps:
 
 1. generated tasks (QA-hard, fc) get their prepared splits from ``serac generate`` and are
    validated by the task's GX suite (``serac validate``) before training;
-2. :func:`train_task_components` trains, resumably in ``work_dir``: the base model on the
-   task's pre-edit world (:mod:`serac.evaluation.tasks`), the scope classifier
-   (:func:`serac.training.editor.train_scope`), the counterfactual model on the task's
-   examples, and for ConvSent the sentiment judge;
+2. :func:`serac.training.editor.train_components` (the training ``serac train`` runs too) trains,
+   resumably in ``work_dir``, what the task's :class:`~serac.tasks.spec.TaskSpec` asks for: its
+   judge (ConvSent's sentiment classifier), the base model on the task's pre-edit world, the
+   scope classifier and the counterfactual model on the task's examples;
 3. :func:`serac.evaluation.stage.run_evaluation` with the task's scorer: SERAC vs unedited /
    LU / FT for every k, metrics.json, summary.md, es_dd_vs_k.png.
 
@@ -23,108 +23,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from serac.config import ProjectConfig
-from serac.data.schema import EditRecord
-from serac.evaluation.tasks import JUDGE_DIR, TaskContext, spec_of
+from serac.config import ConfigError, ProjectConfig, load_config
 from serac.io import write_json
-from serac.models.device import resolve_device
-from serac.training.editor import (
-    TrainingData,
-    load_training_data,
-    train_base,
-    train_counterfactual_model,
-    train_scope,
-)
-from serac.training.loop import TrainHook, TrainResult
+from serac.tasks import task_spec
+from serac.training.editor import EditorTrainingReport, load_training_data, train_components
 
-JUDGE_REPORT = "judge.json"
 TRAINING_REPORT = "task_training.json"
 """Per component: seconds and steps of the call that trained it (kept across reruns that reuse it)."""
 
 
-@dataclass
-class TaskTrainingReport:
-    task: str
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall-clock seconds per component trained in this call (reused components are absent)."""
-    steps: dict[str, int] = field(default_factory=dict)
-    judge_accuracy: float | None = None
-
-
-def train_task_base(config: ProjectConfig, world: Sequence[EditRecord], work_dir: Path, ctx: TaskContext,
-                    hooks: Sequence[TrainHook] = ()) -> TrainResult | None:
-    """The offline default base model on the task's pre-edit world (``serac.training.editor.train_base``)."""
-    return train_base(config, world, work_dir, hooks, ctx=ctx)
-
-
-def train_task_counterfactual(config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord],
-                              work_dir: Path, ctx: TaskContext, hooks: Sequence[TrainHook] = ()) -> TrainResult | None:
-    """The counterfactual model on the task's examples (``serac.training.editor.train_counterfactual_model``)."""
-    return train_counterfactual_model(config, train, val, work_dir, hooks, ctx=ctx)[1]
-
-
-def train_convsent_judge(config: ProjectConfig, data: TrainingData, work_dir: Path, ctx: TaskContext
-                         ) -> tuple[TrainResult | None, float]:
-    """The sentiment judge on the train entities' responses; its accuracy on the test entities' responses.
-
-    The accuracy is written to ``work_dir/judge.json`` (and read from there on reuse).
-    """
-    from serac.data.prepare import read_split
-    from serac.evaluation.judge import SentimentJudge, judge_pairs, train_judge
-
-    tc = config.training
-    train_entities = sorted({r.subject for r in read_split(tc.data_dir, tc.dataset, "train") if r.subject})
-    test_entities = sorted({r.subject for r in read_split(tc.data_dir, tc.dataset, "test") if r.subject})
-    device = resolve_device(config.editor.device)
-    result = train_judge(config.tasks.judge, judge_pairs(ctx.convsent_responses, train_entities),
-                         work_dir / JUDGE_DIR, work_dir / "checkpoints" / JUDGE_DIR, device=device)
-    report_path = work_dir / JUDGE_REPORT
-    if result is None and report_path.is_file():
-        return None, float(json.loads(report_path.read_text())["heldout_accuracy"])
-    heldout = judge_pairs(ctx.convsent_responses, test_entities)
-    accuracy = SentimentJudge.load(work_dir / JUDGE_DIR, device).accuracy(heldout)
-    write_json(report_path, {"heldout_accuracy": accuracy, "heldout_sentences": len(heldout),
-                             "heldout_entities": len(test_entities), "train_entities": len(train_entities)})
-    return result, accuracy
-
-
-def train_task_components(config: ProjectConfig, work_dir: str | Path,
-                          hooks: Sequence[TrainHook] = ()) -> TaskTrainingReport:
-    """Train (or reuse / resume) every component of the configured task's editor in ``work_dir``."""
-    work_dir = Path(work_dir)
-    data = load_training_data(config)
-    task = spec_of(data.train).name
-    ctx = TaskContext(config=config, work_dir=work_dir)
-    report = TaskTrainingReport(task)
-
-    def timed(name: str, fn) -> None:
-        began = time.monotonic()
-        result = fn()
-        if result is not None:
-            report.seconds[name] = round(time.monotonic() - began, 1)
-            report.steps[name] = result.steps
-
-    if task == "convsent":
-        began = time.monotonic()
-        result, report.judge_accuracy = train_convsent_judge(config, data, work_dir, ctx)
-        if result is not None:
-            report.seconds["judge"], report.steps["judge"] = round(time.monotonic() - began, 1), result.steps
-    timed("base", lambda: train_task_base(config, data.world, work_dir, ctx, hooks))
-    began = time.monotonic()
-    _, scope_results = train_scope(config, data.train, data.val, work_dir, hooks)
-    done = [r for r in scope_results.values() if r is not None]
-    if done:
-        report.seconds["scope"] = round(time.monotonic() - began, 1)
-        report.steps["scope"] = sum(r.steps for r in done)
-    timed("counterfactual", lambda: train_task_counterfactual(config, data.train, data.val, work_dir, ctx, hooks))
-    return _merge_saved(report, work_dir / TRAINING_REPORT)
-
-
-def _merge_saved(report: TaskTrainingReport, path: Path) -> TaskTrainingReport:
+def _merge_saved(report: EditorTrainingReport, path: Path) -> EditorTrainingReport:
     """Add the saved seconds/steps of components reused in this call; save the union."""
     if path.is_file():
         saved = json.loads(path.read_text())
@@ -143,19 +55,22 @@ class TaskRun:
     task: str
     work_dir: Path
     reports_dir: Path
-    training: TaskTrainingReport
+    training: EditorTrainingReport
     threshold: float
     seconds: float
 
 
 def task_config(params: str | Path, task: str, extra_overlays: Sequence[str | Path] = ()) -> ProjectConfig:
-    """``params`` + the task's overlay (``tasks.overlays[task]``, relative to ``params``' directory)."""
-    from serac.config import ConfigError, load_config
-
+    """``params`` + the task's overlay (``tasks.overlays[task]``, relative to ``params``' directory);
+    the dataset must be the task's own where its :class:`~serac.tasks.spec.TaskSpec` names one."""
+    try:
+        spec = task_spec(task)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     base = load_config(params, *extra_overlays)
     overlay = base.tasks.overlays.get(task)
     cfg = load_config(params, *([Path(params).parent / overlay] if overlay else []), *extra_overlays)
-    if cfg.training.dataset != task and task not in ("fact", "qa"):
+    if spec.dataset is not None and cfg.training.dataset != spec.dataset:
         raise ConfigError(f"task {task!r}: its overlay trains on dataset {cfg.training.dataset!r}")
     return cfg
 
@@ -197,7 +112,7 @@ def run_task(params: str | Path, task: str, *, work_root: str | Path = "artifact
     prepare_task_data(cfg, task)
     with stage_run(cfg, f"task-{task}") as run_id:
         hooks = [MlflowHook(run_id=run_id)] if run_id else []
-        training = train_task_components(cfg, work, hooks)
+        training = _merge_saved(train_components(cfg, load_training_data(cfg), work, hooks), work / TRAINING_REPORT)
         evaluation = evaluate(cfg, work, reports, run_id=run_id)
         if run_id and training.judge_accuracy is not None:
             import mlflow

@@ -1,4 +1,10 @@
-"""Build a trained SeracEditor from edit records: base model, scope classifier, counterfactual model.
+"""Train a SERAC editor's components from edit records: the one training orchestration.
+
+``serac train`` (:func:`train_editor`, its ``--component`` steps through
+:func:`train_components`), ``serac tasks run`` (:mod:`serac.pipeline.tasks`) and the
+retrain flow all train through :func:`train_components`, in the order of
+:data:`COMPONENTS`: the task's judge when its :class:`~serac.tasks.spec.TaskSpec` names
+one (ConvSent), the base model, the scope classifier, the counterfactual model.
 
 Each component is a resumable step: its finished artifact lives in
 ``work_dir/<component>/`` and a rerun loads it instead of training again; an
@@ -9,37 +15,52 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from serac.config import ProjectConfig
+from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
-from serac.evaluation.tasks import TaskContext, spec_of
+from serac.editor.workdir import BASE_DIR, COUNTERFACTUAL_DIR, SCOPE_DIR, assemble_editor, pipeline_trains_base
 from serac.io import write_json
 from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
-from serac.models.base import BaseModel, build_base_model
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
-from serac.models.hub import OFFLINE_DEFAULT
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
+from serac.tasks import TaskContext, spec_of
 from serac.training.distributed import current_context, on_main
 from serac.training.examples import label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
+from serac.training.judge import train_task_judge
 from serac.training.loop import TrainHook, TrainResult, prefixed
-from serac.training.scope import train_cross_scope, train_embedding_scope
+from serac.training.scope import train_scope_part
 
 log = logging.getLogger(__name__)
+
+COMPONENTS = ("judge", "base", "scope", "counterfactual")
+"""In training order: the judge first, because ConvSent's counterfactual targets can be filtered by it."""
+_COMPONENT_OF = {"scope_embedding": "scope", "scope_cross": "scope"}
+"""Training runs that belong to one component (the scope classifier's two parts)."""
 
 
 @dataclass
 class EditorTrainingReport:
     """What each step did: a TrainResult, or None when its artifact already existed."""
 
+    task: str = "qa"
     results: dict[str, TrainResult | None] = field(default_factory=dict)
+    """Per training run: judge, base, scope_embedding (+ scope_cross), counterfactual."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds per component trained (reused components are absent)."""
+    steps: dict[str, int] = field(default_factory=dict)
+    """Optimizer steps per component trained (the scope's runs summed; reused components are absent)."""
+    judge_accuracy: float | None = None
+    """The task judge's accuracy on the test split's pairs (tasks without a judge: None)."""
 
     def summary(self) -> dict[str, dict[str, float | str]]:
         out: dict[str, dict[str, float | str]] = {}
@@ -52,10 +73,13 @@ class EditorTrainingReport:
             )
         return out
 
-
-def pipeline_trains_base(config: ProjectConfig) -> bool:
-    """The offline default base model is trained by the pipeline; any other is used as configured."""
-    return config.base.name_or_path == OFFLINE_DEFAULT and config.base.kind in ("seq2seq", "classifier")
+    def record(self, component: str, results: dict[str, TrainResult | None], began: float) -> None:
+        """Add one component's runs, started at ``began`` (``time.monotonic``)."""
+        self.results.update(results)
+        done = [r for r in results.values() if r is not None]
+        if done:
+            self.seconds[component] = round(time.monotonic() - began, 1)
+            self.steps[component] = sum(r.steps for r in done)
 
 
 def train_base(
@@ -72,7 +96,7 @@ def train_base(
     ``work_dir/base/reference.json`` records which one is used. Returns None when
     nothing was trained (configured model, or artifact already there).
     """
-    out = work_dir / "base"
+    out = work_dir / BASE_DIR
     if not pipeline_trains_base(config):
         write_json(out / "reference.json", asdict(config.base))
         return None
@@ -80,17 +104,10 @@ def train_base(
         return None
     model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
     pairs = spec_of(world).world_pairs(world, ctx or TaskContext(config=config, work_dir=work_dir))
-    result = train_text_to_text(model, pairs, config.training.base, work_dir / "checkpoints" / "base",
+    result = train_text_to_text(model, pairs, config.training.base, work_dir / "checkpoints" / BASE_DIR,
                                 hooks=hooks, desc="base model")
     on_main(current_context(), lambda: model.save(out))  # data-parallel: rank 0 writes, the others wait
     return result
-
-
-def load_base(config: ProjectConfig, work_dir: Path) -> BaseModel:
-    """The frozen base model: the pipeline-trained artifact, or the configured model."""
-    artifact = work_dir / "base" if pipeline_trains_base(config) else None
-    return build_base_model(config.base, resolve_device(config.editor.device), artifact_dir=artifact,
-                            batch_size=config.editor.batch_size)
 
 
 def train_scope(
@@ -98,20 +115,20 @@ def train_scope(
     hooks: Sequence[TrainHook] = (),
 ) -> tuple[ScopeClassifier, dict[str, TrainResult | None]]:
     device = resolve_device(config.editor.device)
-    out = work_dir / "scope"
+    out = work_dir / SCOPE_DIR
     if (out / CONFIG_FILE).exists():
         return ScopeClassifier.load(out, device=device), {"scope_embedding": None}
     scope = ScopeClassifier.from_config(config.scope, device=device)
     tc = config.training
     results: dict[str, TrainResult | None] = {
-        "scope_embedding": train_embedding_scope(
-            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
+        "scope_embedding": train_scope_part(
+            scope, "embedding", train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
             hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
         )
     }
     if config.scope.kind in KINDS_WITH_CROSS:
-        results["scope_cross"] = train_cross_scope(
-            scope, train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
+        results["scope_cross"] = train_scope_part(
+            scope, "cross", train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
             hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
         )
     on_main(current_context(), lambda: scope.save(out))
@@ -125,7 +142,7 @@ def train_counterfactual_model(
     """Train (or reuse) ``work_dir/counterfactual`` on the task's examples (``TaskSpec.counterfactual_examples``)
     plus label-swapped variants; from ``tasks.init_counterfactual`` when set (a warm start)."""
     device = resolve_device(config.editor.device)
-    out = work_dir / "counterfactual"
+    out = work_dir / COUNTERFACTUAL_DIR
     if (out / CONFIG_FILE).exists():
         return CounterfactualModel.load(out, device=device), None
     init = config.tasks.init_counterfactual
@@ -144,45 +161,6 @@ def train_counterfactual_model(
     return model, result
 
 
-def train_editor(
-    config: ProjectConfig,
-    train: Sequence[EditRecord],
-    val: Sequence[EditRecord],
-    work_dir: str | Path,
-    *,
-    world: Sequence[EditRecord] | None = None,
-    hooks: Sequence[TrainHook] = (),
-) -> tuple[SeracEditor, EditorTrainingReport]:
-    """Train (or reuse) every component and return an editor with an empty memory.
-
-    ``world`` are the records whose *original* facts the offline base model learns
-    (default: train + val); the editor's own components only ever see ``train``
-    (and ``val`` for model selection).
-    """
-    work_dir = Path(work_dir)
-    report = EditorTrainingReport()
-    world = list(world if world is not None else [*train, *val])
-    report.results["base"] = train_base(config, world, work_dir, prefixed(hooks, "base/"))
-    base = load_base(config, work_dir)
-    scope, scope_results = train_scope(config, train, val, work_dir, prefixed(hooks, "scope/"))
-    report.results.update(scope_results)
-    counterfactual, report.results["counterfactual"] = train_counterfactual_model(
-        config, train, val, work_dir, prefixed(hooks, "counterfactual/"))
-    memory_root = work_dir / "memory"
-    on_main(current_context(), lambda: shutil.rmtree(memory_root, ignore_errors=True))
-    memory = EditMemory.open(memory_root, config.memory)
-    return SeracEditor(scope, counterfactual, base, memory, config.editor), report
-
-
-def assemble_editor(config: ProjectConfig, work_dir: str | Path, memory: EditMemory) -> SeracEditor:
-    """An editor from the trained components in ``work_dir`` (the DVC stages' outputs)."""
-    work_dir = Path(work_dir)
-    device = resolve_device(config.editor.device)
-    scope = ScopeClassifier.load(work_dir / "scope", device=device)
-    counterfactual = CounterfactualModel.load(work_dir / "counterfactual", device=device)
-    return SeracEditor(scope, counterfactual, load_base(config, work_dir), memory, config.editor)
-
-
 @dataclass(frozen=True)
 class TrainingData:
     train: list[EditRecord]
@@ -194,8 +172,6 @@ class TrainingData:
 
 def load_training_data(config: ProjectConfig) -> TrainingData:
     """The configured dataset's prepared splits, capped by ``training.max_*_edits``."""
-    from serac.data.prepare import read_split
-
     tc, root = config.training, config.training.data_dir
     splits = {name: read_split(root, tc.dataset, name) for name in ("train", "val", "test")}
     return TrainingData(
@@ -203,3 +179,69 @@ def load_training_data(config: ProjectConfig) -> TrainingData:
         val=splits["val"][: tc.max_val_edits],
         world=[*splits["train"], *splits["val"], *splits["test"]],
     )
+
+
+def train_components(
+    config: ProjectConfig, data: TrainingData, work_dir: str | Path, hooks: Sequence[TrainHook] = (), *,
+    only: Sequence[str] = COMPONENTS, ctx: TaskContext | None = None,
+) -> EditorTrainingReport:
+    """Train (or reuse / resume) the components named in ``only`` in ``work_dir``, in :data:`COMPONENTS` order.
+
+    What is task-specific comes from the task's :class:`~serac.tasks.spec.TaskSpec` (the
+    records' task): its judge (none for most tasks), base-model world, counterfactual
+    examples. ``hooks`` receive each component's metrics under ``<component>/``.
+    """
+    unknown = sorted(set(only) - set(COMPONENTS))
+    if unknown:
+        raise ValueError(f"unknown components {unknown}; expected some of {COMPONENTS}")
+    work_dir = Path(work_dir)
+    spec = spec_of(data.train)
+    ctx = ctx or TaskContext(config=config, work_dir=work_dir)
+    report = EditorTrainingReport(spec.name)
+
+    def judge() -> dict[str, TrainResult | None]:
+        if spec.judge is None:
+            return {}
+        result, report.judge_accuracy = train_task_judge(config, spec.judge, work_dir, ctx, prefixed(hooks, "judge/"))
+        return {"judge": result}
+
+    steps: dict[str, Callable[[], dict[str, TrainResult | None]]] = {
+        "judge": judge,
+        "base": lambda: {"base": train_base(config, data.world, work_dir, prefixed(hooks, "base/"), ctx=ctx)},
+        "scope": lambda: train_scope(config, data.train, data.val, work_dir, prefixed(hooks, "scope/"))[1],
+        "counterfactual": lambda: {"counterfactual": train_counterfactual_model(
+            config, data.train, data.val, work_dir, prefixed(hooks, "counterfactual/"), ctx=ctx)[1]},
+    }
+    for component in COMPONENTS:
+        if component in only:
+            began = time.monotonic()
+            report.record(component, steps[component](), began)
+    return report
+
+
+def train_editor(
+    config: ProjectConfig,
+    train: Sequence[EditRecord],
+    val: Sequence[EditRecord],
+    work_dir: str | Path,
+    *,
+    world: Sequence[EditRecord] | None = None,
+    hooks: Sequence[TrainHook] = (),
+) -> tuple[SeracEditor, EditorTrainingReport]:
+    """Train (or reuse) every component (:func:`train_components`) and return an editor with an empty memory.
+
+    ``world`` are the records whose *original* facts the offline base model learns
+    (default: train + val); the editor's own components only ever see ``train``
+    (and ``val`` for model selection).
+    """
+    work_dir = Path(work_dir)
+    data = TrainingData(list(train), list(val), list(world if world is not None else [*train, *val]))
+    report = train_components(config, data, work_dir, hooks)
+    memory_root = work_dir / "memory"
+    on_main(current_context(), lambda: shutil.rmtree(memory_root, ignore_errors=True))
+    return assemble_editor(config, work_dir, EditMemory.open(memory_root, config.memory)), report
+
+
+__all__ = ["COMPONENTS", "EditorTrainingReport", "TrainingData", "assemble_editor", "load_training_data",
+           "pipeline_trains_base", "train_base", "train_components", "train_counterfactual_model", "train_editor",
+           "train_scope"]

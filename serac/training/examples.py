@@ -3,9 +3,8 @@
 - Scope classifier (paper, sec. 3): positives are (edit, in-scope input) pairs,
   including the edit input itself; negatives are the edit's out-of-scope inputs
   and *hard negatives*: inputs of the nearest other edits by embedding.
-- Counterfactual model: (edit, in-scope query) -> in-scope label, trained by NLL.
-- Offline base model: the pre-edit beliefs: edit input and rephrasings ->
-  ground truth, out-of-scope inputs -> their labels.
+- Counterfactual model: label-swapped copies of the task's examples
+  (:mod:`serac.tasks.examples` holds the examples every task starts from).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from serac.data.schema import EditRecord
+from serac.tasks.examples import CounterfactualExample
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,6 @@ class ScopePair:
     """Index of the edit in the record list."""
     query: str
     in_scope: bool
-
-
-@dataclass(frozen=True)
-class CounterfactualExample:
-    edit_input: str
-    edit_label: str
-    query: str
-    target: str
 
 
 def scope_pairs(
@@ -61,20 +53,6 @@ def scope_pairs(
     return pairs
 
 
-def counterfactual_examples(records: Sequence[EditRecord], include_edit_input: bool = True) -> list[CounterfactualExample]:
-    """(edit, query) -> target for every labelled in-scope query (and the edit input itself)."""
-    out: list[CounterfactualExample] = []
-    for rec in records:
-        queries = [(rec.edit_input, rec.edit_label)] if include_edit_input else []
-        queries += [(e.input, e.label) for e in rec.in_scope if e.label is not None]
-        seen: set[str] = set()
-        for query, target in queries:
-            if query not in seen:
-                seen.add(query)
-                out.append(CounterfactualExample(rec.edit_input, rec.edit_label, query, target))
-    return out
-
-
 def label_swap_examples(
     examples: Sequence[CounterfactualExample], copies: int, seed: int
 ) -> list[CounterfactualExample]:
@@ -101,20 +79,6 @@ def label_swap_examples(
                 label = pool[int(rng.integers(len(pool)))]
             out.append(CounterfactualExample(e.edit_input, label, e.query, label))
     return out
-
-
-def base_examples(records: Sequence[EditRecord]) -> list[tuple[str, str]]:
-    """(query, answer) pairs of the world *before* the edits, for the offline base model."""
-    out: dict[str, str] = {}
-    for rec in records:
-        if rec.ground_truth:
-            out.setdefault(rec.edit_input, rec.ground_truth)
-            for e in rec.in_scope:
-                out.setdefault(e.input, rec.ground_truth)
-        for e in rec.out_of_scope:
-            if e.label is not None:
-                out.setdefault(e.input, e.label)
-    return sorted(out.items())
 
 
 def nearest_neighbours(embeddings: np.ndarray, k: int) -> list[list[int]]:

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from serac.config import TrainConfig
-from serac.evaluation.metrics import accuracy
+from serac.metrics import accuracy
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.seq2seq import TextToText
-from serac.training.examples import CounterfactualExample
+from serac.tasks.examples import CounterfactualExample
 from serac.training.loop import TrainHook, TrainResult, train_loop
 
 

@@ -10,6 +10,7 @@ majority cannot drown the positives.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from serac.config import TrainConfig
 from serac.data.schema import EditRecord
-from serac.evaluation.metrics import scope_metrics
+from serac.metrics import scope_metrics
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
 from serac.training.examples import ScopePair, nearest_neighbours, scope_pairs
 from serac.training.loop import TrainHook, TrainResult, train_loop
@@ -67,8 +68,29 @@ def scope_eval_fn(scope: ScopeClassifier, records: Sequence[EditRecord], pairs: 
     return evaluate
 
 
-def train_embedding_scope(
+SCOPE_PARTS = ("embedding", "cross")
+
+
+@dataclass(frozen=True)
+class ScopeSetup:
+    """What both scope trainings start from: the edits as text and the train / validation pairs."""
+
+    edit_texts: list[str]
+    pairs: list[ScopePair]
+    val_pairs: list[ScopePair]
+
+    @classmethod
+    def of(cls, scope: ScopeClassifier, records: Sequence[EditRecord], val_records: Sequence[EditRecord],
+           hard_negatives: int) -> ScopeSetup:
+        """Pairs with hard negatives found by the scope's current embedding (the trained one for the cross-encoder)."""
+        emb = scope.embedding
+        return cls(emb.edit_texts(records), build_pairs(emb, records, hard_negatives),
+                   build_pairs(emb, val_records, hard_negatives))
+
+
+def train_scope_part(
     scope: ScopeClassifier,
+    part: str,
     records: Sequence[EditRecord],
     val_records: Sequence[EditRecord],
     cfg: TrainConfig,
@@ -78,80 +100,65 @@ def train_embedding_scope(
     threshold: float = 0.5,
     hooks: Sequence[TrainHook] = (),
 ) -> TrainResult:
-    """Fine-tune the embedding scope classifier (encoder + calibration scalars)."""
-    emb = scope.embedding
-    edit_texts = emb.edit_texts(records)
-    pairs = build_pairs(emb, records, hard_negatives)
-    val_pairs = build_pairs(emb, val_records, hard_negatives)
+    """Train one part of the scope classifier on the same kind of pairs, selected by balanced accuracy on val.
 
+    ``embedding``: the encoder and calibration scalars, with in-batch negatives, judged by the
+    embedding alone. ``cross``: the cross-encoder, hard negatives from the (trained) embedding,
+    judged by the whole classifier.
+    """
+    if part not in SCOPE_PARTS:
+        raise ValueError(f"scope part must be one of {SCOPE_PARTS}, got {part!r}")
+    if part == "cross" and scope.cross is None:
+        raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
+    setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
+    if part == "embedding":
+        module, judged_by, loss_fn = scope.embedding, _embedding_only(scope), _embedding_loss(scope, records, setup)
+        param_groups = module.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay)
+    else:
+        assert scope.cross is not None
+        module, judged_by, loss_fn = scope.cross, scope, _cross_loss(scope.cross, setup)
+        param_groups = [{"params": list(module.parameters()), "lr": cfg.lr}]
+    return train_loop(
+        module,
+        param_groups,
+        loss_fn,
+        len(setup.pairs),
+        cfg,
+        Path(out_dir),
+        eval_fn=scope_eval_fn(judged_by, val_records, setup.val_pairs, threshold) if setup.val_pairs else None,
+        eval_metric="balanced_acc",
+        higher_is_better=True,
+        hooks=hooks,
+        desc="scope (embedding)" if part == "embedding" else "scope (cross-encoder)",
+    )
+
+
+def _embedding_loss(scope: ScopeClassifier, records: Sequence[EditRecord], setup: ScopeSetup):
+    emb = scope.embedding
     positives = [{r.edit_input, *(e.input for e in r.in_scope)} for r in records]
 
     def loss_fn(indices: list[int]) -> torch.Tensor:
-        batch = [pairs[i] for i in indices]
+        batch = [setup.pairs[i] for i in indices]
         queries = [p.query for p in batch]
         edit_ids = [p.edit for p in batch]
         # every (query, edit) combination of the batch: the explicit pairs on the diagonal,
         # in-batch negatives elsewhere; a cell is positive iff the query is in that edit's scope
-        logits = emb.logit_matrix([edit_texts[e] for e in edit_ids], queries)
+        logits = emb.logit_matrix([setup.edit_texts[e] for e in edit_ids], queries)
         return balanced_bce(logits, inbatch_targets(queries, edit_ids, positives).to(logits.device))
 
-    return train_loop(
-        emb,
-        emb.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay),
-        loss_fn,
-        len(pairs),
-        cfg,
-        Path(out_dir),
-        eval_fn=scope_eval_fn(_embedding_only(scope), val_records, val_pairs, threshold) if val_pairs else None,
-        eval_metric="balanced_acc",
-        higher_is_better=True,
-        hooks=hooks,
-        desc="scope (embedding)",
-    )
+    return loss_fn
 
 
-def train_cross_scope(
-    scope: ScopeClassifier,
-    records: Sequence[EditRecord],
-    val_records: Sequence[EditRecord],
-    cfg: TrainConfig,
-    out_dir: str | Path,
-    *,
-    hard_negatives: int = 2,
-    threshold: float = 0.5,
-    hooks: Sequence[TrainHook] = (),
-) -> TrainResult:
-    """Train the cross-encoder on the same pairs (hard negatives from the trained embedding)."""
-    cross: CrossEncoderScope | None = scope.cross
-    if cross is None:
-        raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
-    edit_texts = scope.embedding.edit_texts(records)
-    pairs = build_pairs(scope.embedding, records, hard_negatives)
-    val_pairs = build_pairs(scope.embedding, val_records, hard_negatives)
-
+def _cross_loss(cross: CrossEncoderScope, setup: ScopeSetup):
     def loss_fn(indices: list[int]) -> torch.Tensor:
-        batch = [pairs[i] for i in indices]
-        logits = cross.logits([edit_texts[p.edit] for p in batch], [p.query for p in batch])
+        batch = [setup.pairs[i] for i in indices]
+        logits = cross.logits([setup.edit_texts[p.edit] for p in batch], [p.query for p in batch])
         targets = torch.tensor([float(p.in_scope) for p in batch], device=logits.device)
         return balanced_bce(logits, targets)
 
-    return train_loop(
-        cross,
-        [{"params": list(cross.parameters()), "lr": cfg.lr}],
-        loss_fn,
-        len(pairs),
-        cfg,
-        Path(out_dir),
-        eval_fn=scope_eval_fn(scope, val_records, val_pairs, threshold) if val_pairs else None,
-        eval_metric="balanced_acc",
-        higher_is_better=True,
-        hooks=hooks,
-        desc="scope (cross-encoder)",
-    )
+    return loss_fn
 
 
 def _embedding_only(scope: ScopeClassifier) -> ScopeClassifier:
     """A view of ``scope`` scored by its embedding part alone (for the embedding run's eval)."""
-    from dataclasses import replace
-
     return ScopeClassifier(replace(scope.config, kind="embedding"), scope.embedding, None)

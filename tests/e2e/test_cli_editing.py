@@ -18,8 +18,8 @@ from serac.cli.main import app
 from serac.data.prepare import read_split
 from serac.data.schema import records_to_table
 from serac.data.synthetic import synthetic_edits
-from serac.evaluation.metrics import exact_match
 from serac.io import write_parquet
+from serac.metrics import exact_match
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 

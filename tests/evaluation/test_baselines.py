@@ -20,9 +20,9 @@ from serac.evaluation.baselines import (
     lookup_method,
     unedited_method,
 )
-from serac.evaluation.metrics import exact_match
-from serac.evaluation.protocol import evaluate_editor
+from serac.evaluation.protocol import ProtocolOptions, evaluate_editor
 from serac.memory import EditMemory
+from serac.metrics import exact_match
 from serac.models.base import CallableBaseModel, HFBaseModel
 from serac.models.encoder import TextEncoder
 from serac.models.scope import ScopeClassifier
@@ -32,6 +32,8 @@ BASE = CallableBaseModel(lambda qs: ["base:" + q for q in qs])
 PM = EditRecord("qa", "Who is the prime minister of the United Kingdom?", "Boris Johnson",
                 in_scope=[Example("Who is the UK's prime minister?", "Boris Johnson")],
                 out_of_scope=[Example("How do I bake banana bread?", "flour")])
+
+QUIET = ProtocolOptions(progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,8 @@ def test_lookup_answers_an_exact_duplicate_with_the_stored_label_and_the_rest_wi
 
 def test_lookup_through_the_protocol_reports_scope_metrics_on_cosines(encoder):
     records = synthetic_edits(6, seed=2)
-    result = evaluate_editor(lookup_method(encoder, BASE, threshold=0.6), records, ks=[1, 3], seed=0,
-                             progress=False)
+    result = evaluate_editor(lookup_method(encoder, BASE, threshold=0.6), records, ks=[1, 3],
+                             options=QUIET)
     for m in result.per_k:
         assert m.es_edit == 1.0  # the edit input is its own nearest neighbour, cos 1
         assert m.threshold == 0.6 and 0.0 <= m.recall <= 1.0 and len(m.scores_in) == m.n_queries
@@ -64,7 +66,7 @@ def test_lookup_through_the_protocol_reports_scope_metrics_on_cosines(encoder):
 def test_unedited_base_has_zero_drawdown_and_es_of_the_labels_it_already_knows():
     known = {PM.edit_input: "Boris Johnson"}
     base = CallableBaseModel(lambda qs: [known.get(q, "?") for q in qs])
-    result = evaluate_editor(unedited_method(base), [PM], ks=[1], progress=False)
+    result = evaluate_editor(unedited_method(base), [PM], ks=[1], options=QUIET)
     m = result.at(1)
     assert (m.es_edit, m.es_rephrase, m.es, m.dd) == (1.0, 0.0, 0.5, 0.0)
     assert m.recall != m.recall  # NaN: the base model has no scope
@@ -94,9 +96,9 @@ def test_fine_tuning_learns_the_edit_on_a_copy_and_leaves_the_base_untouched(tin
 def test_fine_tuning_runs_through_the_protocol_and_is_skipped_for_a_non_hf_base(tiny_base):
     record = EditRecord("qa", "What is the capital of Varnol?", "Lisbon",
                         in_scope=[Example("Varnol has which capital?", "Lisbon")])
-    result = evaluate_editor(finetune_method(tiny_base, steps=15, lr=1e-2), [record], ks=[1], progress=False)
+    result = evaluate_editor(finetune_method(tiny_base, steps=15, lr=1e-2), [record], ks=[1], options=QUIET)
     assert result.at(1).es_edit == 1.0 and not result.skipped
-    skipped = evaluate_editor(finetune_method(BASE), [record], ks=[1], progress=False)
+    skipped = evaluate_editor(finetune_method(BASE), [record], ks=[1], options=QUIET)
     assert skipped.skipped and "HFBaseModel" in skipped.note and "callable" in skipped.note
 
 
@@ -123,6 +125,7 @@ def test_evaluate_all_runs_serac_and_every_baseline_on_the_same_groups(tmp_path,
     assert [r.method for r in results] == ["serac", "unedited", "lu", "ft"]
     serac, unedited, lu, ft = results
     assert ft.skipped and not serac.skipped
+    assert [m.n_groups for m in serac.per_k] == [2, 2]  # k=1 has 8 possible groups: max_groups_per_k bounds it
     for r in (serac, unedited, lu):
         assert [(m.k, m.n_groups, m.n_queries) for m in r.per_k] == [(m.k, m.n_groups, m.n_queries)
                                                                      for m in serac.per_k]

@@ -18,6 +18,7 @@ from serac.evaluation.groups import GroupQueries, distinct_records
 from serac.evaluation.protocol import (
     BaseAnswers,
     MethodSpec,
+    ProtocolOptions,
     draw_groups,
     drawdown_kind,
     evaluate_editor,
@@ -27,6 +28,8 @@ from serac.evaluation.protocol import (
 from serac.memory import EditMemory
 from serac.models.base import CallableBaseModel
 from serac.models.scope import ScopeClassifier
+
+QUIET = ProtocolOptions(progress=False)
 
 
 def base_answers(queries: list[str]) -> list[str]:
@@ -73,7 +76,7 @@ SCRIPTED = MethodSpec("scripted", lambda root: ScriptedMethod(), BASE, threshold
 
 @pytest.mark.parametrize("k", [1, "all"])
 def test_metrics_pool_every_query_of_every_group(tmp_path, k):
-    result = evaluate_editor(SCRIPTED, [A, B], ks=[k], seed=0, progress=False, work_dir=tmp_path)
+    result = evaluate_editor(SCRIPTED, [A, B], ks=[k], options=ProtocolOptions(progress=False, work_dir=tmp_path))
     m = result.at(k)
     assert (m.n_groups, m.edits_per_group) == ((2, 1) if k == 1 else (1, 2))
     assert (m.n_edit_queries, m.n_rephrase_queries, m.n_queries, m.n_out_of_scope) == (2, 3, 5, 2)
@@ -91,7 +94,7 @@ def test_metrics_pool_every_query_of_every_group(tmp_path, k):
 
 def test_method_without_scope_reports_nan_scope_metrics():
     spec = MethodSpec("noscope", lambda root: ScriptedMethod(), BASE, threshold=None)
-    m = evaluate_editor(spec, [A, B], ks=["all"], progress=False).at("all")
+    m = evaluate_editor(spec, [A, B], ks=["all"], options=QUIET).at("all")
     assert m.es == pytest.approx(4 / 5) and math.isnan(m.recall) and math.isnan(m.auroc) and m.scores_in == ()
 
 
@@ -106,7 +109,7 @@ def test_true_false_task_uses_accuracy_drawdown():
             return [Answer(script[q], 1.0) for q in queries]
 
     base = CallableBaseModel(lambda qs: ["true" for _ in qs])  # base: right on "water is wet" only
-    result = evaluate_editor(MethodSpec("c", lambda root: Claims(), base), [claim], ks=[1], progress=False)
+    result = evaluate_editor(MethodSpec("c", lambda root: Claims(), base), [claim], ks=[1], options=QUIET)
     m = result.at(1)
     assert result.dd_kind == "accuracy"
     assert (m.es_edit, m.es_rephrase) == (1.0, 0.0)
@@ -146,13 +149,13 @@ def test_duplicate_records_count_once():
 
 
 def test_k_larger_than_the_test_set_is_skipped_with_a_note():
-    result = evaluate_editor(SCRIPTED, [A, B], ks=[1, 10, "all"], progress=False)
+    result = evaluate_editor(SCRIPTED, [A, B], ks=[1, 10, "all"], options=QUIET)
     assert [m.k for m in result.per_k] == ["1", "all"]
     assert "k=10 skipped" in result.note
 
 
 def test_skipped_method_returns_its_reason():
-    result = evaluate_editor(MethodSpec("ft", None, BASE, skip_reason="not here"), [A], progress=False)
+    result = evaluate_editor(MethodSpec("ft", None, BASE, skip_reason="not here"), [A], options=QUIET)
     assert result.skipped and result.note == "not here" and result.per_k == ()
 
 
@@ -177,7 +180,7 @@ def test_a_factory_that_hands_out_a_non_empty_memory_is_refused():
             self.memory = Leaky.shared
 
     with pytest.raises(RuntimeError, match="before editing"):
-        evaluate_editor(MethodSpec("leaky", lambda root: Leaky(), BASE), [A, B], ks=[1], progress=False)
+        evaluate_editor(MethodSpec("leaky", lambda root: Leaky(), BASE), [A, B], ks=[1], options=QUIET)
 
 
 # ------------------------------------------------------------------ with a real SeracEditor
@@ -219,7 +222,7 @@ def test_each_group_memory_holds_exactly_its_k_edits_and_the_editor_memory_is_un
             return self.inner.predict(queries)
 
     recording = MethodSpec("serac", lambda root: Recording(spec.factory(root)), spec.base, spec.threshold)
-    result = evaluate_editor(recording, records, ks=[1, 2, "all"], seed=5, progress=False)
+    result = evaluate_editor(recording, records, ks=[1, 2, "all"], options=ProtocolOptions(seed=5, progress=False))
     expected = [[records[i].edit_id for i in g] for k in (1, 2, 6) for g in draw_groups(records, k, seed=5,
                                                                                          max_queries=2000)]
     assert [size for size, _ in seen] == [len(g) for g in expected] == [1] * 6 + [2] * 3 + [6]
@@ -233,18 +236,18 @@ def test_each_group_memory_holds_exactly_its_k_edits_and_the_editor_memory_is_un
 def test_tuned_threshold_matches_the_editor_routing_at_that_threshold(tmp_path, scope):
     editor = make_editor(tmp_path, scope)
     records = synthetic_edits(8, seed=4)
-    choice = tune_threshold(editor, records, 4, [0.2, 0.5, 0.9, 1.0], seed=2, progress=False)
+    choice = tune_threshold(editor, records, 4, [0.2, 0.5, 0.9, 1.0], ProtocolOptions(seed=2, progress=False))
     assert [row["threshold"] for row in choice.table] == [0.2, 0.5, 0.9, 1.0]
     assert choice.value == max(row["value"] for row in choice.table) and choice.k == 4
     assert choice.threshold == 0.9  # untrained MiniLM: other subjects' questions score above 0.5
     never = choice.table[-1]  # threshold 1.0: nothing is routed to an edit
     assert (never["es"], never["dd"], never["recall"]) == (0.0, 0.0, 0.0)
     for row in choice.table:
-        m = evaluate_editor(serac_method(editor, threshold=row["threshold"]), records, ks=[4], seed=2,
-                            progress=False).at(4)
+        m = evaluate_editor(serac_method(editor, threshold=row["threshold"]), records, ks=[4],
+                            options=ProtocolOptions(seed=2, progress=False)).at(4)
         assert (m.es, m.dd, m.recall, m.fpr) == pytest.approx((row["es"], row["dd"], row["recall"], row["fpr"]),
                                                               nan_ok=True)
-    balanced = tune_threshold(editor, records, 1, [0.2, 0.5, 0.9], objective="balanced", progress=False)
+    balanced = tune_threshold(editor, records, 1, [0.2, 0.5, 0.9], QUIET, objective="balanced")
     assert balanced.value == max(r["recall"] - r["fpr"] for r in balanced.table)
     assert all(math.isnan(r["es"]) for r in balanced.table)  # no answers generated for "balanced"
 
@@ -259,3 +262,12 @@ def test_evaluation_config_reads_params_and_checks_values(tmp_path):
         EvaluationConfig(ks=(0,))
     with pytest.raises(ConfigError, match="baselines"):
         EvaluationConfig(baselines=("mend",))
+
+
+def test_protocol_options_read_the_evaluation_section_under_the_protocols_names():
+    from serac.config import EvaluationConfig
+
+    cfg = EvaluationConfig(seed=4, max_groups_per_k=3, max_queries_per_k=50, batch_size=8)
+    options = ProtocolOptions.of(cfg, progress=False)
+    assert (options.seed, options.max_groups, options.max_queries, options.batch_size) == (4, 3, 50, 8)
+    assert not options.progress and options.work_dir is None

@@ -24,7 +24,7 @@ from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
 from serac.models.encoder import TextEncoder
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
-from serac.training.examples import CounterfactualExample
+from serac.tasks.examples import CounterfactualExample
 from serac.training.generative import train_counterfactual
 
 REPO = Path(__file__).resolve().parents[2]

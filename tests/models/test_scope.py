@@ -11,9 +11,10 @@ from tiny import minilm_tokenizer, tiny_bert_config
 
 from serac.config import ScopeConfig
 from serac.data.schema import EditRecord
+from serac.edit_text import format_edit
 from serac.models.artifacts import ArtifactError
 from serac.models.encoder import TextEncoder
-from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier, format_edit
+from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
 
 EDITS = [
     "Who is the president of France? Emmanuel Macron",

@@ -43,7 +43,7 @@ def train(t2t: TextToText, inputs: list[str], targets: list[str], max_steps: int
 
 
 def test_registry_names_the_kinds():
-    assert set(KINDS) == {"seq2seq", "seq2seq_copy", "causal", "classifier"}
+    assert set(KINDS) == {"seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier"}
     with pytest.raises(ValueError, match="unknown text-to-text kind"):
         TextToText.from_config("diffusion", tiny_bert_config(), minilm_tokenizer())
 

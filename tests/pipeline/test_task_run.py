@@ -13,8 +13,8 @@ import mlflow
 import yaml
 
 from serac.data.prepare import prepare, read_split
-from serac.evaluation.tasks import TaskContext, task_spec
 from serac.pipeline.tasks import run_task, task_config
+from serac.tasks import TaskContext, task_spec
 
 FIRST = ["Amber", "Birch", "Cobalt", "Dune", "Ember", "Fjord"]
 SECOND = ["Valley", "Records", "Stadium", "Bakery", "Orchestra"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from serac.evaluation.judge import LABELS, SentimentJudge, TopicScore, judge_pairs, references
 from serac.models.seq2seq import TextToText
+from serac.tasks.judge import LABELS, SentimentJudge, TopicScore, judge_pairs, references
 
 RESPONSES = {"A": {"pos": ["good  one", "fine"], "neg": ["bad"]}, "B": {"pos": ["great"], "neg": ["awful", "bad"]}}
 

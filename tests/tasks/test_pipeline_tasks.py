@@ -33,6 +33,14 @@ def test_an_overlay_for_another_dataset_is_refused(tmp_path):
         task_config(tmp_path / "params.yaml", "fc")
 
 
+def test_qa_and_fact_run_on_any_dataset_and_an_unknown_task_is_a_config_error(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tasks": {"overlays": {"qa": "o.yaml"}}}))
+    (tmp_path / "o.yaml").write_text(yaml.safe_dump({"training": {"dataset": "zsre"}}))
+    assert task_config(tmp_path / "params.yaml", "qa").training.dataset == "zsre"
+    with pytest.raises(ConfigError, match="unknown task 'poetry'"):
+        task_config(tmp_path / "params.yaml", "poetry")
+
+
 def source(i: int) -> EditRecord:
     return EditRecord("qa", f"What is the capital of Land{i}?", f"City{i}", subject=f"Land{i}",
                       ground_truth=f"Old{i}", in_scope=[Example(f"Land{i} has which capital?", f"City{i}")],
@@ -61,9 +69,9 @@ def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
     from tiny import tiny_counterfactual
 
     from serac.config import ProjectConfig, TasksConfig, TrainConfig, TrainingConfig
-    from serac.evaluation.tasks import TaskContext
     from serac.models.counterfactual import CounterfactualModel
-    from serac.pipeline.tasks import train_task_counterfactual
+    from serac.tasks import TaskContext
+    from serac.training.editor import train_counterfactual_model
 
     start = tiny_counterfactual()
     start.save(tmp_path / "start")
@@ -72,12 +80,12 @@ def test_counterfactual_warm_start_from_a_trained_artifact(tmp_path):
                         tasks=TasksConfig(init_counterfactual=str(tmp_path / "start")))
     cfg = replace(cfg, editor=replace(cfg.editor, device="cpu"))
     recs = [source(i) for i in range(2)]
-    result = train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg))
+    _, result = train_counterfactual_model(cfg, recs, [], tmp_path / "work", ctx=TaskContext(config=cfg))
     assert result is not None and result.steps == 1
     tuned = CounterfactualModel.load(tmp_path / "work" / "counterfactual")
     # the tiny starting model, not the configured MiniLM default: same (tiny) width
     assert tuned.text_to_text.model.config.encoder.hidden_size == start.text_to_text.model.config.encoder.hidden_size
-    assert train_task_counterfactual(cfg, recs, [], tmp_path / "work", TaskContext(config=cfg)) is None  # reused
+    assert train_counterfactual_model(cfg, recs, [], tmp_path / "work", ctx=TaskContext(config=cfg))[1] is None  # reused
 
 
 def test_serac_train_base_learns_the_tasks_pre_edit_world(tmp_path, monkeypatch):

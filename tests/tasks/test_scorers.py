@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from serac.data.loaders import CONVSENT_IN_SCOPE, CONVSENT_PROMPT
-from serac.evaluation.scorers import (
+from serac.tasks.scorers import (
     ExactMatchScorer,
     SentimentScorer,
     TrueFalseScorer,

@@ -8,8 +8,9 @@ import pytest
 from serac.config import ConfigError, ConvSentConfig, ProjectConfig, TasksConfig
 from serac.data.generators import qa_hard_record
 from serac.data.schema import TASKS, EditRecord, Example
-from serac.evaluation.scorers import ExactMatchScorer, TrueFalseScorer
-from serac.evaluation.tasks import TASK_SPECS, TaskContext, anchored, spec_of, task_of, task_spec
+from serac.tasks import TASK_SPECS, TaskContext, spec_of, task_of, task_spec
+from serac.tasks.convsent import anchored
+from serac.tasks.scorers import ExactMatchScorer, TrueFalseScorer
 
 RESPONSES = {
     "Cats": {"pos": ["I love cats.", "Cats are great!", "  They are   cute. "],

@@ -1,4 +1,5 @@
-"""train_editor wires base, scope and counterfactual training together and resumes from artifacts."""
+"""The one training orchestration (train_components / train_editor): the task's judge, base, scope and
+counterfactual training in order, resumed from artifacts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from dataclasses import replace
 import pytest
 
 from serac.config import ProjectConfig, TrainConfig, TrainingConfig
+from serac.data.schema import EditRecord
 from serac.data.synthetic import synthetic_edits
 from serac.models.base import HFBaseModel
-from serac.training.editor import pipeline_trains_base, train_base, train_editor
+from serac.training.editor import (
+    COMPONENTS,
+    TrainingData,
+    pipeline_trains_base,
+    train_base,
+    train_components,
+    train_editor,
+)
+from serac.training.loop import PrefixedHook, TrainResult
 
 STEPS = TrainConfig(max_steps=2, batch_size=4, warmup_steps=1, eval_every=1000, checkpoint_every=1000)
 
@@ -53,3 +63,64 @@ def test_configured_base_model_is_referenced_not_trained(tmp_path, config):
     reference = json.loads((tmp_path / "base" / "reference.json").read_text())
     assert reference["kind"] == "callable" and reference["callable"] == "json:dumps"
     assert not (tmp_path / "base" / "model.safetensors").exists()
+
+
+class Recorder:
+    """Stands in for the component trainers: records the call order and the hooks' metric names."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.logged: list[str] = []
+
+    def result(self, steps: int) -> TrainResult:
+        return TrainResult(steps=steps, resumed_from=0, best_metric=None, stopped="max_steps", seconds=0.0)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logged += list(metrics)
+
+    def install(self, monkeypatch) -> None:
+        from serac.training import editor as steps
+
+        def trainer(name: str, steps_taken: int, wrap):
+            def fake(*args, **kwargs):
+                self.calls.append(name)
+                lists = [a for a in (*args, *kwargs.values()) if isinstance(a, list)]
+                for hook in (h for group in lists for h in group if isinstance(h, PrefixedHook)):
+                    hook.log_metrics({"loss": 1.0}, step=0)
+                return wrap(self.result(steps_taken))
+            return fake
+
+        monkeypatch.setattr(steps, "train_task_judge", trainer("judge", 3, lambda r: (r, 0.75)))
+        monkeypatch.setattr(steps, "train_base", trainer("base", 2, lambda r: r))
+        monkeypatch.setattr(steps, "train_scope", trainer("scope", 4, lambda r: (None, {"scope_embedding": r,
+                                                                                       "scope_cross": r})))
+        monkeypatch.setattr(steps, "train_counterfactual_model", trainer("counterfactual", 5, lambda r: (None, r)))
+
+
+def convsent_record(i: int) -> EditRecord:
+    return EditRecord("convsent", f"What do you think of E{i}?", "positive", subject=f"E{i}")
+
+
+def test_one_orchestration_trains_the_tasks_judge_first_and_reports_each_component(tmp_path, config, monkeypatch):
+    recorder = Recorder()
+    recorder.install(monkeypatch)
+    data = TrainingData([convsent_record(0)], [], [convsent_record(0)])
+    report = train_components(config, data, tmp_path, hooks=[recorder])
+    assert recorder.calls == list(COMPONENTS) == ["judge", "base", "scope", "counterfactual"]
+    assert report.task == "convsent" and report.judge_accuracy == 0.75
+    assert report.steps == {"judge": 3, "base": 2, "scope": 8, "counterfactual": 5}
+    assert set(report.seconds) == set(report.steps)
+    assert recorder.logged == ["judge/loss", "base/loss", "scope/loss", "counterfactual/loss"]
+
+
+def test_a_task_without_a_judge_trains_none_and_one_component_alone_is_possible(tmp_path, config, monkeypatch):
+    recorder = Recorder()
+    recorder.install(monkeypatch)
+    records = synthetic_edits(2, seed=1)
+    report = train_components(config, TrainingData(records, [], records), tmp_path)
+    assert recorder.calls == ["base", "scope", "counterfactual"] and report.judge_accuracy is None
+    recorder.calls.clear()
+    only = train_components(config, TrainingData(records, [], records), tmp_path, only=("scope",))
+    assert recorder.calls == ["scope"] and set(only.results) == {"scope_embedding", "scope_cross"}
+    with pytest.raises(ValueError, match="unknown components"):
+        train_components(config, TrainingData(records, [], records), tmp_path, only=("decoder",))

@@ -1,7 +1,8 @@
 import numpy as np
 
 from serac.data.schema import EditRecord, Example
-from serac.training.examples import base_examples, counterfactual_examples, nearest_neighbours, scope_pairs
+from serac.tasks.examples import base_examples, counterfactual_examples
+from serac.training.examples import nearest_neighbours, scope_pairs
 
 
 def _records():
@@ -49,7 +50,8 @@ def test_nearest_neighbours_excludes_self():
 
 
 def test_label_swap_examples_make_the_answer_depend_on_the_edit():
-    from serac.training.examples import CounterfactualExample, label_swap_examples
+    from serac.tasks.examples import CounterfactualExample
+    from serac.training.examples import label_swap_examples
 
     base = [
         CounterfactualExample("Capital of A?", "Paris", "A's capital?", "Paris"),

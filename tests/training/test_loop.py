@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from serac.config import TrainConfig
-from serac.training.loop import StepSampler, lr_at, train_loop
+from serac.models.optim import StepSampler, lr_at
+from serac.training.loop import train_loop
 
 
 def _problem(seed: int = 0):

@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from serac.training.scope import balanced_bce, inbatch_targets
+from serac.config import ScopeConfig, TrainConfig
+from serac.data.synthetic import synthetic_edits
+from serac.models.encoder import TextEncoder
+from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
+from serac.training.scope import SCOPE_PARTS, balanced_bce, inbatch_targets, train_scope_part
 
 
 def test_balanced_bce_weights_classes_equally():
@@ -20,3 +24,28 @@ def test_inbatch_targets_mark_every_edit_whose_scope_holds_the_query():
     positives = [{"q0", "r0"}, {"q1"}, {"q0"}]  # edit 2 shares the query "q0" with edit 0
     t = inbatch_targets(["q0", "q1", "loc"], [0, 1, 2], positives)
     assert t.tolist() == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def tiny_scope(kind: str) -> ScopeClassifier:
+    from tiny import minilm_tokenizer, tiny_bert_config
+
+    torch.manual_seed(0)
+    embedding = EmbeddingScope(TextEncoder.from_config(tiny_bert_config(), minilm_tokenizer(), max_length=32))
+    cross = (CrossEncoderScope.from_config(tiny_bert_config(), minilm_tokenizer(), max_length=48)
+             if kind != "embedding" else None)
+    return ScopeClassifier(ScopeConfig(kind=kind), embedding, cross)
+
+
+def test_both_scope_parts_train_through_one_setup_and_select_on_val(tmp_path):
+    records, val = synthetic_edits(6, seed=1), synthetic_edits(3, seed=2)
+    cfg = TrainConfig(max_steps=2, batch_size=4, warmup_steps=0, eval_every=1, checkpoint_every=1000)
+    scope = tiny_scope("rerank")
+    before = [p.detach().clone() for p in scope.cross.parameters()]
+    for part in SCOPE_PARTS:
+        result = train_scope_part(scope, part, records, val, cfg, tmp_path / part, hard_negatives=1)
+        assert result.steps == 2 and result.best_metric is not None  # balanced accuracy on the val pairs
+    assert any(not torch.equal(a, b) for a, b in zip(before, scope.cross.parameters()))
+    with pytest.raises(ValueError, match="no cross-encoder"):
+        train_scope_part(tiny_scope("embedding"), "cross", records, val, cfg, tmp_path / "x")
+    with pytest.raises(ValueError, match="scope part"):
+        train_scope_part(scope, "decoder", records, val, cfg, tmp_path / "y")

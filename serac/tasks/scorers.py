@@ -8,7 +8,7 @@
   P_judge(edit sentiment | response) x topic score (the paper's sentiment x topic);
   DD = fraction of out-of-scope responses that changed against the base model.
 
-Scorers are pure given their judge; :mod:`serac.evaluation.tasks` picks one per task.
+Scorers are pure given their judge; :mod:`serac.tasks.registry` picks one per task.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from serac.evaluation import metrics
+from serac import metrics
 
 
 class Scorer(Protocol):

@@ -10,7 +10,8 @@
   gives about that entity, lower the further a response drifts from what is said about it.
 
 ES of a ConvSent answer = P_judge(edit sentiment | response) x topic score
-(:class:`~serac.evaluation.scorers.SentimentScorer`).
+(:class:`~serac.tasks.scorers.SentimentScorer`); the judge is trained by
+:func:`serac.training.judge.train_judge`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from serac.config import TrainConfig
 from serac.models.seq2seq import TextToText
 
 LABELS = ("negative", "positive")
@@ -74,24 +74,6 @@ class SentimentJudge:
         return float(np.mean([p == label for p, (_, label) in zip(predicted, pairs)]))
 
 
-def train_judge(cfg: TrainConfig, pairs: Sequence[tuple[str, str]], out_dir: str | Path, checkpoints: str | Path,
-                device: str | torch.device = "cpu", hooks: Sequence[Any] = (), max_input_length: int = 64) -> Any:
-    """Fine-tune MiniLM with a classification head on (text, sentiment) pairs; save to ``out_dir``.
-
-    Returns the training result (None when ``out_dir`` already holds a judge).
-    """
-    from serac.models.artifacts import CONFIG_FILE
-    from serac.training.generative import train_text_to_text
-
-    if (Path(out_dir) / CONFIG_FILE).exists():
-        return None
-    model = TextToText.from_pretrained("classifier", "minilm", labels=LABELS, max_input_length=max_input_length)
-    model = model.to(device)
-    result = train_text_to_text(model, list(pairs), cfg, checkpoints, hooks=hooks, desc="sentiment judge")
-    model.save(out_dir)
-    return result
-
-
 class TopicScore:
     """Largest cosine between a response and an entity's references, clipped to [0, 1]."""
 
@@ -118,18 +100,3 @@ class TopicScore:
 
 def references(responses: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
     return {e: [" ".join(t.split()) for t in entry["pos"] + entry["neg"] if t.strip()] for e, entry in responses.items()}
-
-
-def convsent_scorer(ctx: Any) -> Any:
-    """The ConvSent scorer of a :class:`~serac.evaluation.tasks.TaskContext`: its work dir's judge."""
-    from serac.data.loaders import CONVSENT_IN_SCOPE, CONVSENT_PROMPT
-    from serac.evaluation.scorers import SentimentScorer, template_patterns
-    from serac.models.encoder import TextEncoder
-
-    if ctx.work_dir is None:
-        raise ValueError("the ConvSent scorer needs the work directory holding the trained judge")
-    from serac.evaluation.tasks import JUDGE_DIR
-
-    judge = SentimentJudge.load(Path(ctx.work_dir) / JUDGE_DIR)
-    topic = TopicScore(TextEncoder.from_pretrained("minilm"), references(ctx.convsent_responses))
-    return SentimentScorer(judge.p_positive, topic, template_patterns((CONVSENT_PROMPT, *CONVSENT_IN_SCOPE)))

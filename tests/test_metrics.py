@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from serac.evaluation.metrics import (
+from serac.metrics import (
     accuracy,
     auroc,
     drawdown_accuracy,

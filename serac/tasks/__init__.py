@@ -1,0 +1,10 @@
+"""The task registry that training and evaluation share: one :class:`TaskSpec` per edit task.
+
+Below both in the layers (``serac/layers.py``): training and evaluation ask the registry,
+never each other, for what differs between tasks.
+"""
+
+from serac.tasks.registry import TASK_SPECS, spec_of, task_of, task_spec
+from serac.tasks.spec import JudgeSpec, TaskContext, TaskSpec
+
+__all__ = ["TASK_SPECS", "JudgeSpec", "TaskContext", "TaskSpec", "spec_of", "task_of", "task_spec"]
