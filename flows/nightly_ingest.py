@@ -43,6 +43,7 @@ from prefect.utilities.annotations import quote
 
 from flows.retrain import retrain
 from serac.config import (
+    BaseModelConfig,
     GuardConfig,
     IngestConfig,
     MemoryConfig,
@@ -110,8 +111,10 @@ def validate(batch: Batch, cfg: IngestConfig, validation: ValidationConfig, exis
 
 
 @task(name="load-editor", cache_policy=NO_CACHE)
-def load_editor(editor_dir: str, memory: MemoryConfig, validation: ValidationConfig, guard: GuardConfig):
-    return ingest.load_editor(editor_dir, memory, validation=validation, guard=guard)
+def load_editor(
+    editor_dir: str, memory: MemoryConfig, validation: ValidationConfig, guard: GuardConfig, base: BaseModelConfig
+):
+    return ingest.load_editor(editor_dir, memory, base, validation=validation, guard=guard)
 
 
 @task(name="blast-radius-guard", cache_policy=NO_CACHE)
@@ -219,9 +222,11 @@ def nightly_ingest(
     logger = get_run_logger()
     cfg = load_config(params_path)
     icfg = cfg.ingest
-    pending, done = ingest.split_pending(discover(icfg), ingest.read_ledger(icfg.ledger))
+    found = discover(icfg)
+    pending, done = ingest.split_pending(found, ingest.read_ledger(icfg.ledger))
     before, existing = ingest.memory_state(cfg.memory)
     report = IngestReport(str(cfg.memory.root), before, before, already_ingested=[b.name for b in done])
+    report.batches += [BatchRow.refused_entry(b) for b in found if b.refused]  # links out, FIFOs, ...: unopened
     new_records: list[EditRecord] = []
     editor = None
     if pending:
@@ -235,7 +240,9 @@ def nightly_ingest(
             checked = state.result()
             if checked.batch_ok:
                 if editor is None:  # loaded only when a batch is to be added
-                    editor = load_editor(editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.validation, cfg.guard)
+                    editor = load_editor(
+                        editor_dir or cfg.editor.artifact_dir, cfg.memory, cfg.validation, cfg.guard, cfg.base
+                    )
                 checked = guard_batch(editor, batch, checked, icfg)
             row = BatchRow.validated(batch, checked, icfg)
             report.batches.append(row)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
 from serac.config import DEFAULT_PARAMS, ProjectConfig
 from serac.data.text import escape_for_terminal
 
@@ -40,13 +40,15 @@ def _config(params: Path, memory: Path | None) -> ProjectConfig:
     return cfg
 
 
-def _load_editor(cfg: ProjectConfig, editor: Path | None):
+def _load_editor(cfg: ProjectConfig, editor: Path | None, base_callable: str | None = None,
+                 base_url: str | None = None):
     from serac.editor import SeracEditor
     from serac.models.artifacts import ArtifactError
 
     directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
+    base = operator_base(cfg, base_callable, base_url)
     try:
-        return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory,
+        return SeracEditor.load(directory, memory_root=cfg.memory.root, memory_config=cfg.memory, base=base,
                                 validation=cfg.validation, guard=cfg.guard)
     except ArtifactError as exc:
         fail(f"{exc} (train one with `serac train`)")
@@ -141,10 +143,12 @@ def query(
     params: ParamsOpt = DEFAULT_PARAMS,
     editor: EditorOpt = None,
     memory: MemoryOpt = None,
+    base_callable: BaseCallableOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Answer queries with the editor: answer, route, matched edit and scope score."""
     cfg = _config(params, memory)
-    ed = _load_editor(cfg, editor)
+    ed = _load_editor(cfg, editor, base_callable, base_url)
     predictions = ed.predict(queries)
     if as_json:
         for p in predictions:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
 from serac.config import DEFAULT_PARAMS
 
 
@@ -22,6 +22,8 @@ def serve(
     tokens: Annotated[Optional[Path], typer.Option("--tokens", help="Token store (default serve.tokens_file).")] = None,
     insecure_no_auth: Annotated[bool, typer.Option(
         "--insecure-no-auth", help="Serve without authentication, even on a non-loopback address.")] = False,
+    base_callable: BaseCallableOpt = None,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Serve POST /edits, DELETE /edits/{id}, POST /predict and GET /health (OpenAPI at /docs).
 
@@ -51,7 +53,8 @@ def serve(
     directory = editor if editor is not None else Path(cfg.editor.artifact_dir)
     try:
         ed = SeracEditor.load(directory, memory_root=memory_root, memory_config=mem_cfg,
-                              validation=cfg.validation, guard=cfg.guard)
+                              validation=cfg.validation, guard=cfg.guard,
+                              base=operator_base(cfg, base_callable, base_url))
     except ArtifactError as exc:
         fail(f"{exc} (train one with `serac train`)")
     service = EditService(ed, cfg.serve)

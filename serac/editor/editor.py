@@ -121,13 +121,7 @@ class SeracEditor:
 
         Returns the number of re-embedded edits (0 when already in sync or empty).
         """
-        fingerprint = self.scope.encoder_fingerprint()
-        if len(self.memory) == 0 or self.memory.encoder_fingerprint == fingerprint:
-            return 0
-        records = self.memory.records()
-        self.memory.reembed(self.scope.embedding.embed_edits(records), fingerprint,
-                            audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
-        return len(records)
+        return reembed_memory(self.scope, self.memory)
 
     # ---------------------------------------------------------------- routing
     def classify(self, queries: Sequence[str]) -> list[ScopeDecision]:
@@ -204,9 +198,11 @@ class SeracEditor:
         """Load a saved editor; no training code is needed.
 
         ``memory_root`` opens a live memory instead of the snapshot saved with the
-        editor; ``base`` overrides the recorded base model (e.g. an HTTP endpoint).
-        ``validation`` and ``guard`` are the operator's rules for new edits; the canary
-        set comes from the editor's ``canaries/`` (without one the guard is off).
+        editor; ``base`` overrides the recorded base model (e.g. an HTTP endpoint). Nothing
+        named by the files is imported or contacted: a recorded ``callable``/``http`` base
+        raises :class:`ArtifactError` unless ``base`` is given. ``validation`` and ``guard``
+        are the operator's rules for new edits; the canary set comes from the editor's
+        ``canaries/`` (without one the guard is off).
         """
         from serac.models.base import build_base_model
 
@@ -215,10 +211,10 @@ class SeracEditor:
         config = build(EditorConfig, meta.get("editor", {}), where=str(directory / EDITOR_FILE))
         if device is not None:
             config = EditorConfig(**{**asdict(config), "device": device})
+        if base is None:
+            base = build_base_model_from_meta(meta.get("base"), directory / "base", config.device, build_base_model)
         scope = ScopeClassifier.load(directory / "scope", device=config.device)
         counterfactual = CounterfactualModel.load(directory / "counterfactual", device=config.device)
-        if base is None:
-            base = build_base_model_from_meta(meta["base"], directory / "base", config.device, build_base_model)
         if memory_root is None:
             if not meta["memory"].get("included", True):
                 raise ArtifactError(f"{directory}: editor saved without memory; pass memory_root")
@@ -227,6 +223,20 @@ class SeracEditor:
         canaries = Canaries.load(directory / CANARY_DIR) if (directory / CANARY_DIR).is_dir() else None
         return cls(scope, counterfactual, base, memory, config, validation=validation, guard=guard,
                    canaries=canaries)
+
+
+def reembed_memory(scope: ScopeClassifier, memory: EditMemory) -> int:
+    """Re-embed ``memory`` with ``scope``'s encoder unless it already is; the number of re-embedded edits.
+
+    Needs only the scope classifier (not the base model), e.g. to repackage a memory with an editor.
+    """
+    fingerprint = scope.encoder_fingerprint()
+    if len(memory) == 0 or memory.encoder_fingerprint == fingerprint:
+        return 0
+    records = memory.records()
+    memory.reembed(scope.embedding.embed_edits(records), fingerprint,
+                   audit=AuditContext.local(f"scope encoder changed to {fingerprint}"))
+    return len(records)
 
 
 def read_editor_meta(directory: Path) -> dict:
@@ -244,9 +254,23 @@ def read_editor_meta(directory: Path) -> dict:
 
 
 def build_base_model_from_meta(base_meta: dict, base_dir: Path, device: str, build_base_model) -> BaseModel:
-    """Rebuild the base model an editor was saved with (its own artifact, or by name/path)."""
-    from serac.config import BaseModelConfig
+    """Rebuild the base model an editor was saved with (its own artifact, or by name/path).
 
+    Only a Hugging Face base: a ``callable`` or ``http`` base named by the file is refused
+    before anything is imported or contacted (the operator passes those explicitly).
+    """
+    from serac.config import BaseModelConfig
+    from serac.models.base import ARTIFACT_BASE_KINDS
+
+    where = base_dir.parent / EDITOR_FILE
+    kind = base_meta.get("kind") if isinstance(base_meta, dict) else None
+    if kind not in ARTIFACT_BASE_KINDS:
+        raise ArtifactError(
+            f"{where}: field base.kind is {kind!r}; a saved editor may only name a Hugging Face base model "
+            f"({', '.join(ARTIFACT_BASE_KINDS)}). A 'callable' or 'http' base runs code or sends queries where "
+            "the file says, so it is refused unless the operator chooses it: pass --base-callable MODULE:FUNCTION "
+            "or --base-url URL, set base.kind in params.yaml, or call SeracEditor.load(base=...)"
+        )
     fields = {k: v for k, v in base_meta.items() if k in BaseModelConfig.__dataclass_fields__}
-    cfg = build(BaseModelConfig, fields, where=str(base_dir.parent / EDITOR_FILE) + ":base")
+    cfg = build(BaseModelConfig, fields, where=f"{where}:base")
     return build_base_model(cfg, device, artifact_dir=base_dir if base_meta.get("saved") else None)

@@ -7,6 +7,10 @@ facts and saves as its own :class:`~serac.models.seq2seq.TextToText` artifact;
 that artifact's directory is then passed as ``artifact_dir``.
 
 Implementations live in :data:`BASE_MODELS`, keyed by ``BaseModelConfig.kind``.
+
+Who chooses: a saved editor may name only a Hugging Face base (:data:`ARTIFACT_BASE_KINDS`),
+whose weights load as data. A ``callable`` imports and runs code and an ``http`` base sends
+every query to a URL, so those come only from the operator (:func:`operator_base_model`).
 """
 
 from __future__ import annotations
@@ -232,6 +236,9 @@ BASE_MODELS: dict[str, BaseModelFactory] = {
 }
 """``BaseModelConfig.kind`` -> factory ``(cfg, device, artifact_dir, batch_size) -> BaseModel``."""
 
+ARTIFACT_BASE_KINDS = ("seq2seq", "causal", "classifier")
+"""Kinds a saved editor may ask for; the others are the operator's choice only."""
+
 
 def build_base_model(
     cfg: BaseModelConfig,
@@ -244,6 +251,27 @@ def build_base_model(
     if cfg.kind not in BASE_MODELS:
         raise ValueError(f"base.kind: unknown {cfg.kind!r}; expected one of {sorted(BASE_MODELS)}")
     return BASE_MODELS[cfg.kind](cfg, resolve_device(device), artifact_dir, batch_size)
+
+
+def operator_base_model(
+    cfg: BaseModelConfig,
+    *,
+    callable_ref: str | None = None,
+    url: str | None = None,
+    batch_size: int = 32,
+) -> BaseModel | None:
+    """The base model the operator chose: ``callable_ref`` (``--base-callable``) or ``url``
+    (``--base-url``), else ``cfg`` (params.yaml ``base``) when its kind is not one an artifact
+    may name. None: use the Hugging Face base the editor was saved with."""
+    if callable_ref and url:
+        raise ValueError("choose the base model with --base-callable or --base-url, not both")
+    if callable_ref:
+        return CallableBaseModel(callable_ref)
+    if url:
+        return HTTPBaseModel(url, timeout_s=cfg.timeout_s, batch_size=batch_size)
+    if cfg.kind not in ARTIFACT_BASE_KINDS:
+        return build_base_model(cfg, batch_size=batch_size)
+    return None
 
 
 def import_callable(reference: str) -> Callable[..., Any]:

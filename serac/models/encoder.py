@@ -60,7 +60,7 @@ def build_backbone(hf_config: Any) -> nn.Module:
     """A randomly initialised ``AutoModel`` for ``hf_config`` (float32)."""
     from transformers import AutoModel
 
-    return AutoModel.from_config(hf_config, dtype=torch.float32)
+    return AutoModel.from_config(hf_config, dtype=torch.float32, trust_remote_code=False)
 
 
 def load_backbone(name_or_path: str) -> tuple[nn.Module, Any]:
@@ -69,7 +69,7 @@ def load_backbone(name_or_path: str) -> tuple[nn.Module, Any]:
     from transformers import AutoModel
 
     path = resolve_name_or_path(name_or_path)
-    backbone = AutoModel.from_pretrained(path, dtype=torch.float32)
+    backbone = AutoModel.from_pretrained(path, dtype=torch.float32, trust_remote_code=False)
     return backbone, load_tokenizer(name_or_path)
 
 
@@ -92,7 +92,7 @@ def artifact_backbone(info: ArtifactInfo) -> tuple[Any, Any]:
     if info.tokenizer_dir is None:
         raise ArtifactError(f"{info.path / 'tokenizer'}: missing tokenizer directory")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(info.tokenizer_dir))
+        tokenizer = AutoTokenizer.from_pretrained(str(info.tokenizer_dir), trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:
         raise ArtifactError(f"{info.tokenizer_dir}: cannot load tokenizer: {exc}") from exc
     return hf_config, tokenizer

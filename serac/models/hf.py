@@ -34,7 +34,7 @@ def load_tokenizer_at(name_or_path: str, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     extra = {"revision": revision} if revision else {}
-    return AutoTokenizer.from_pretrained(resolve_name_or_path(name_or_path), **extra)
+    return AutoTokenizer.from_pretrained(resolve_name_or_path(name_or_path), trust_remote_code=False, **extra)
 
 
 def hf_config_from_dict(values: Any, config_path: Path) -> Any:

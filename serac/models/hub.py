@@ -51,4 +51,4 @@ def load_tokenizer(name_or_path: str = OFFLINE_DEFAULT):  # -> PreTrainedTokeniz
     path = resolve_name_or_path(name_or_path)
     if not Path(path).exists() and "/" not in path:
         raise FileNotFoundError(f"tokenizer {name_or_path!r}: not a local path and no hub access")
-    return AutoTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)

@@ -149,7 +149,9 @@ class TextToText(nn.Module):
             if KINDS[kind].auto_class_name == "AutoModelForCausalLM" and name_or_path == OFFLINE_DEFAULT:
                 extra["is_decoder"] = True  # MiniLM is an encoder; a causal LM head needs the causal mask
             with quiet_transformers():
-                model = KINDS[kind].auto_class().from_pretrained(resolve_name_or_path(name_or_path), **extra)
+                model = KINDS[kind].auto_class().from_pretrained(
+                    resolve_name_or_path(name_or_path), trust_remote_code=False, **extra
+                )
         if KINDS[kind].attach is not None:
             model = KINDS[kind].attach(model)
         tokenizer = load_tokenizer(name_or_path) if not revision else load_tokenizer_at(name_or_path, revision)

@@ -42,7 +42,7 @@ class Kind:
         return getattr(transformers, self.auto_class_name)
 
     def build_from_config(self, hf_config: Any) -> nn.Module:
-        model = self.auto_class().from_config(hf_config)
+        model = self.auto_class().from_config(hf_config, trust_remote_code=False)
         return self.attach(model) if self.attach is not None else model
 
 

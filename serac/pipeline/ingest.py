@@ -3,7 +3,9 @@
 The steps, each a plain function the flow in ``flows/nightly_ingest.py`` wraps in one task:
 
 1. :func:`discover_batches` lists the inbox (a directory or an fsspec URL; remote files
-   are staged locally) and hashes every file.
+   are staged locally) and hashes every file. A link whose target lies outside a local
+   inbox, and anything not a regular file (FIFO, device, directory), is refused unopened,
+   with the reason in the report (:func:`inbox_entry`).
 2. :func:`split_pending` drops batches whose sha256 is already in the **ledger**
    (``ingest.ledger``, a JSON file written atomically): the same bytes are never ingested
    twice, so a re-run changes nothing, not even the memory version.
@@ -32,13 +34,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from serac.config import GuardConfig, IngestConfig, MemoryConfig, ValidationConfig
+from serac.config import BaseModelConfig, GuardConfig, IngestConfig, MemoryConfig, ValidationConfig
 from serac.data.schema import EditRecord
 from serac.io import atomic_path, write_json
 from serac.pipeline import dvc
@@ -75,6 +78,8 @@ class Batch:
     sha256: str
     source: str = ""
     """The file as found in the inbox (a path or URL); ``path`` is a local staged copy for remote inboxes."""
+    refused: str = ""
+    """Why the inbox entry is not read at all (a link out of the inbox, not a regular file); ``sha256`` is empty."""
 
     @property
     def name(self) -> str:
@@ -90,11 +95,38 @@ class Batch:
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    """The sha256 of a regular file's bytes; the last path component may not be a link, nor anything but a
+    regular file (checked on the opened descriptor, so a FIFO or device never blocks or is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        digest = hashlib.sha256()
         while chunk := fh.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
+def inbox_entry(path: Path, inbox: Path) -> Batch:
+    """One entry of a local inbox, judged by ``lstat``/``readlink`` alone: a regular file inside the inbox
+    (possibly through a link that stays inside it) becomes a batch with its sha256; anything else a refused
+    entry with the reason. A refused entry is never opened."""
+    real_inbox = inbox.resolve()
+    target = path.resolve()
+    if not target.is_relative_to(real_inbox):
+        return Batch(path, "", str(path), refused=f"a symbolic link to {target}, outside the inbox: not read")
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as exc:
+        return Batch(path, "", str(path), refused=f"cannot stat: {exc.strerror}")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+        return Batch(path, "", str(path), refused=f"{kind}, not a regular file: not read")
+    return Batch(target, sha256_file(target), str(path))
 
 
 def discover_batches(cfg: IngestConfig) -> list[Batch]:
@@ -113,9 +145,9 @@ def discover_batches(cfg: IngestConfig) -> list[Batch]:
         inbox = Path(root)
         if not inbox.is_dir():
             raise FileNotFoundError(f"ingest.inbox {cfg.inbox!r}: no such directory")
-        found = {p for pattern in cfg.patterns for p in inbox.glob(pattern) if p.is_file()}
+        found = {p for pattern in cfg.patterns for p in inbox.glob(pattern)}
         ordered = sorted(found, key=lambda p: (p.name, str(p)))
-        return [Batch(p, sha256_file(p), str(p)) for p in ordered]
+        return [inbox_entry(p, inbox) for p in ordered]
 
     base = root.rstrip("/")
     remote = {p for pattern in cfg.patterns for p in fs.glob(f"{base}/{pattern}") if fs.isfile(p)}
@@ -172,11 +204,14 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
 
 
 def split_pending(batches: Sequence[Batch], ledger: dict[str, Any]) -> tuple[list[Batch], list[Batch]]:
-    """(batches to ingest, batches already in the ledger). A file seen twice in one run is ingested once."""
+    """(batches to ingest, batches already in the ledger). A file seen twice in one run is ingested once;
+    refused inbox entries are in neither (the report lists them: :meth:`BatchRow.refused_entry`)."""
     pending: list[Batch] = []
     done: list[Batch] = []
     seen: set[str] = set()
     for batch in batches:
+        if batch.refused:
+            continue
         if batch.sha256 in ledger["batches"] or batch.sha256 in seen:
             done.append(batch)
         else:
@@ -254,8 +289,11 @@ def validate_batch(
     in-scope example. Raises :class:`~serac.data.errors.DataFileError` for a file that
     cannot be read as a batch at all.
     """
+    from serac.data.errors import DataFileError
     from serac.data.validation import validate_file
 
+    if batch.refused:
+        raise DataFileError(batch.source, batch.refused)
     return validate_file(batch.path, batch.out_dir(cfg), validation, existing_ids=existing_ids, training=False)
 
 
@@ -270,15 +308,22 @@ def memory_state(memory: MemoryConfig) -> tuple[int, frozenset[str]]:
 def load_editor(
     editor_dir: str | Path,
     memory: MemoryConfig,
+    base: BaseModelConfig | None = None,
     *,
     validation: ValidationConfig = ValidationConfig(),
     guard: GuardConfig = GuardConfig(),
 ) -> "SeracEditor":
-    """The packaged editor at ``editor_dir``, working on the live memory at ``memory.root``."""
-    from serac.editor import SeracEditor
+    """The packaged editor at ``editor_dir``, working on the live memory at ``memory.root``.
 
-    return SeracEditor.load(editor_dir, memory_root=memory.root, memory_config=memory, validation=validation,
-                            guard=guard)
+    ``base`` is the operator's params.yaml section: a ``callable``/``http`` base comes only from there.
+    """
+    from serac.editor import SeracEditor
+    from serac.models.base import operator_base_model
+
+    chosen = operator_base_model(base) if base is not None else None
+    return SeracEditor.load(
+        editor_dir, memory_root=memory.root, memory_config=memory, base=chosen, validation=validation, guard=guard
+    )
 
 
 def screen_batch(editor: "SeracEditor", batch: Batch, report: "ValidationReport", cfg: IngestConfig) -> "ValidationReport":

@@ -53,6 +53,11 @@ class BatchRow:
         )
 
     @classmethod
+    def refused_entry(cls, batch: Batch) -> BatchRow:
+        """An inbox entry refused unopened (a link out of the inbox, not a regular file)."""
+        return cls(file=batch.source or str(batch.path), sha256="", status=REFUSED, message=batch.refused)
+
+    @classmethod
     def unreadable(cls, batch: Batch, error: BaseException) -> BatchRow:
         """A batch whose validation raised: refused for a bad file, failed for anything else."""
         status = REFUSED if isinstance(error, DataFileError) else FAILED

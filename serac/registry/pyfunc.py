@@ -14,7 +14,9 @@ the project's environment (its ``bin/`` on ``PATH``: the server execs ``uvicorn`
     curl -X POST localhost:5001/invocations -H 'Content-Type: application/json' \
          -d '{"inputs": {"query": ["Who is the UK PM?"]}}'
 
-A ``callable`` base model is stored as ``module:function`` and must be importable there too.
+A ``callable`` or ``http`` base model is never taken from the model's files (``editor.json``, nor
+the ``model_config`` logged in its MLmodel): the serving process names it in its environment,
+``SERAC_BASE_CALLABLE=module:function`` (importable there) or ``SERAC_BASE_URL=https://...``.
 
 ``pip_requirements`` (default :func:`serving_requirements`, pinned to what is
 installed) documents the rest of the stack. ``code_paths=[<path>/serac]`` in
@@ -66,6 +68,9 @@ SERVING_PACKAGES = (
 )  # fmt: skip
 """What ``SeracEditor.load`` + ``predict`` import (serac itself is installed from the repo)."""
 INPUT_EXAMPLE = pd.DataFrame({"query": ["Who is the prime minister of the United Kingdom?"]})
+BASE_CALLABLE_ENV = "SERAC_BASE_CALLABLE"
+BASE_URL_ENV = "SERAC_BASE_URL"
+"""The operator's choice of a callable / HTTP base model for a served pyfunc."""
 MODEL_CONFIG_DEFAULTS = {"device": None, "memory_root": None}
 """Load-time options: None keeps what the editor was saved with (its device setting, its memory snapshot)."""
 MEMORY_ROOT_ENV = "SERAC_MEMORY_ROOT"
@@ -85,11 +90,17 @@ class SeracPyfunc(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from serac.config import BaseModelConfig
         from serac.editor import SeracEditor  # models load lazily: importing this module stays cheap
+        from serac.models.base import operator_base_model
 
         options = dict(context.model_config or {})
+        base = operator_base_model(
+            BaseModelConfig(), callable_ref=os.environ.get(BASE_CALLABLE_ENV), url=os.environ.get(BASE_URL_ENV)
+        )
         self.editor = SeracEditor.load(
-            context.artifacts[EDITOR_ARTIFACT], memory_root=served_memory_root(options), device=options.get("device")
+            context.artifacts[EDITOR_ARTIFACT], memory_root=served_memory_root(options), device=options.get("device"),
+            base=base,
         )
 
     # ``pd.DataFrame`` is the hint MLflow leaves alone (no schema inference or input conversion);
@@ -195,27 +206,21 @@ def editor_with_memory(editor_dir: str | Path, memory_root: str | Path, out_dir:
     A memory embedded by another scope encoder (edits ingested with a newer editor, or a
     retrained one) is re-embedded in the copy; the live memory is never written.
     """
-    from serac.editor import SeracEditor
-    from serac.editor.editor import EDITOR_FILE, read_editor_meta
+    from serac.editor.editor import EDITOR_FILE, read_editor_meta, reembed_memory
     from serac.memory import EditMemory
+    from serac.models.scope import ScopeClassifier
 
     editor_dir, out_dir = Path(editor_dir), Path(out_dir)
     meta = read_editor_meta(editor_dir)
     shutil.copytree(editor_dir, out_dir, ignore=lambda folder, names: ["memory"] if Path(folder) == editor_dir else [])
     EditMemory.open(memory_root).snapshot(out_dir / "memory")
     memory = EditMemory.open(out_dir / "memory")
-    if len(memory) and memory.encoder_fingerprint != _scope_fingerprint(out_dir):
-        SeracEditor.load(out_dir, memory_root=out_dir / "memory").sync_memory()
+    # only the scope classifier: the base model (possibly an operator-chosen callable) is not needed here
+    if len(memory) and reembed_memory(ScopeClassifier.load(out_dir / "scope", device="cpu"), memory):
         memory = EditMemory.open(out_dir / "memory")
     meta["memory"] = {"version": memory.version, "edits": len(memory), "included": True}
     (out_dir / EDITOR_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out_dir
-
-
-def _scope_fingerprint(editor_dir: Path) -> str:
-    from serac.models.scope import ScopeClassifier
-
-    return ScopeClassifier.load(editor_dir / "scope", device="cpu").encoder_fingerprint()
 
 
 def log_editor_model(

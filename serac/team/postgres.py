@@ -1,7 +1,7 @@
 """A PostgreSQL cluster for team mode (Debian's ``postgresql`` package), on 127.0.0.1 only.
 
 ``initdb`` once into a data directory (password authentication, a generated password kept
-beside it with mode 0600), then ``postgres`` on a loopback port without a Unix socket.
+beside it, created with mode 0600), then ``postgres`` on a loopback port without a Unix socket.
 PostgreSQL refuses to run as root: as root it runs as the ``postgres`` user (or ``nobody``).
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serac.team.ports import LOOPBACK, port_open, wait_until
+from serac.team.private_files import write_private
 from serac.team.processes import Service, spawn
 
 SUPERUSER = "serac"
@@ -89,8 +90,7 @@ def init_cluster(bin_dir: Path, data_dir: Path, user: str | None) -> str:
         return secret.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
-    secret.write_text(password + "\n")
-    os.chmod(secret, 0o600)
+    write_private(secret, password + "\n")
     if user:
         _own(data_dir, user)
         _own(secret, user, mode=0o600)  # initdb reads it as that user

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from serac.team.private_files import write_private
+
 STATE_FILE = "services.json"
 
 
@@ -120,10 +122,8 @@ def _reap(pid: int) -> None:
 
 def save_services(state_dir: Path, services: Sequence[Service]) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps([asdict(s) for s in services], indent=2))
-    os.chmod(tmp, 0o600)  # commands may carry the database password
-    tmp.replace(state_dir / STATE_FILE)
+    # private: the commands carry no password, but they show paths and ports of the team's services
+    write_private(state_dir / STATE_FILE, json.dumps([asdict(s) for s in services], indent=2))
 
 
 def load_services(state_dir: Path) -> list[Service]:

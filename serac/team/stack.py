@@ -19,6 +19,7 @@ import yaml
 
 from serac.team import postgres
 from serac.team.ports import LOOPBACK, free_port, http_ok, wait_until
+from serac.team.private_files import write_private
 from serac.team.processes import Service, kill_tree, load_services, save_services, spawn, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,19 @@ def base_env(cfg: TeamConfig) -> dict[str, str]:
     return env
 
 
+def mlflow_server_command(cfg: TeamConfig, port: int) -> list[str]:
+    """``mlflow server`` on 127.0.0.1:``port``; the backend store comes from :func:`mlflow_server_env`."""
+    return [_bin("mlflow"), "server", "--artifacts-destination", str(cfg.artifact_root), "--host", LOOPBACK,
+            "--port", str(port), "--workers", "1"]
+
+
+def mlflow_server_env(cfg: TeamConfig, backend_store_uri: str) -> dict[str, str]:
+    """The MLflow server's environment. The database URI (with its password) goes here, not on the
+    command line that ``ps`` shows everyone: ``mlflow server`` reads ``--backend-store-uri`` from
+    ``MLFLOW_BACKEND_STORE_URI`` (mlflow 3.17, ``mlflow/cli/__init__.py``)."""
+    return {**base_env(cfg), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_BACKEND_STORE_URI": backend_store_uri}
+
+
 def up(cfg: TeamConfig = TeamConfig()) -> Team:
     """Start (or reuse the data of) every service and wire them up; stops what it started on failure."""
     cfg = cfg.resolved()
@@ -132,12 +146,9 @@ def up(cfg: TeamConfig = TeamConfig()) -> Team:
 
         mlflow_port = cfg.mlflow_port or free_port()
         mlflow_url = f"http://{LOOPBACK}:{mlflow_port}"
-        mlflow = spawn("mlflow-server", [
-            _bin("mlflow"), "server", "--backend-store-uri", cluster.uri("mlflow", "postgresql+psycopg2"),
-            "--artifacts-destination", cfg.artifact_root, "--host", LOOPBACK, "--port", str(mlflow_port),
-            "--workers", "1",
-        ], env={**base_env(cfg), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, log_dir=logs, url=mlflow_url,
-            cwd=cfg.state_dir)
+        mlflow = spawn("mlflow-server", mlflow_server_command(cfg, mlflow_port),
+                       env=mlflow_server_env(cfg, cluster.uri("mlflow", "postgresql+psycopg2")), log_dir=logs,
+                       url=mlflow_url, cwd=cfg.state_dir)
         started.append(mlflow)
         save_services(cfg.state_dir, started)
 
@@ -230,9 +241,9 @@ def start_worker(team: Team, name: str = "serac-worker") -> Service:
 def write_env_file(team: Team) -> Path:
     path = team.config.state_dir / ENV_FILE
     lines = [f"export {k}={v}" for k, v in team.env().items()]
-    path.write_text("\n".join(["# source this file: the pipeline then logs to the team servers", *lines]) + "\n")
-    os.chmod(path, 0o600)  # the tracking URI carries no password, but keep it private anyway
-    return path
+    # the tracking URI carries no password, but keep the file private anyway
+    return write_private(path, "\n".join(["# source this file: the pipeline then logs to the team servers", *lines])
+                         + "\n")
 
 
 def down(state_dir: Path, grace: float = 15.0) -> list[str]:

@@ -5,8 +5,8 @@ learning rate -> evaluate / checkpoint -> forward + backward (with accumulation)
 -> clip + optimizer step -> log -> stop checks.
 
 Resuming: the data order is a pure function of (seed, step) (see
-:class:`StepSampler`), and a checkpoint holds model, optimizer, step and best
-metric, so a run killed at any point and started again with the same arguments
+:class:`StepSampler`), and a checkpoint holds model, optimizer, RNG, step and best
+metric (safetensors + JSON, :mod:`serac.training.checkpoint`), so a run killed at any point and started again with the same arguments
 continues where its last checkpoint left off and ends in the same state.
 
 Under ``torchrun`` / ``accelerate launch`` the same loop trains data-parallel
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from serac.config import TrainConfig
 from serac.io import atomic_dir
 from serac.models.optim import StepSampler, autocast_context, lr_at
+from serac.training.checkpoint import has_trainer_state, load_trainer_state, save_trainer_state
 from serac.training.distributed import DistContext, ShardedLoss, init_distributed, sharded_loss
 
 CHECKPOINT_DIR = "checkpoint"
@@ -236,20 +237,18 @@ def _save_checkpoint(path: Path, model, optimizer, state: dict, ctx: DistContext
     if ctx.is_main:
         with atomic_dir(path) as tmp:
             save_model(model, str(tmp / "model.safetensors"))
-            torch.save(
-                {"optimizer": optimizer.state_dict(), "state": dict(state), "torch_rng": torch.get_rng_state()},
-                tmp / "trainer.pt",
-            )
+            save_trainer_state(tmp, optimizer, state)
     ctx.barrier()
 
 
 def _load_checkpoint(path: Path, model, optimizer, state: dict) -> int:
-    """Restore a checkpoint if one exists; returns the step resumed from (0 if none)."""
-    if not (path / "trainer.pt").exists():
+    """Restore a checkpoint if one exists; returns the step resumed from (0 if none).
+
+    Safetensors + JSON only (:mod:`serac.training.checkpoint`): nothing is unpickled.
+    """
+    if not has_trainer_state(path):
         return 0
+    restored = load_trainer_state(path, optimizer)
     load_model(model, str(path / "model.safetensors"), device=str(next(model.parameters()).device))
-    saved = torch.load(path / "trainer.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(saved["optimizer"])
-    state.update(saved["state"])
-    torch.set_rng_state(saved["torch_rng"])  # dropout masks continue as in an uninterrupted run
+    state.update(restored)
     return int(state["step"])

@@ -62,6 +62,7 @@ def make_inbox(root: Path, *, sample: bool = True, extra: bool = False, bad: boo
 def write_params(root: Path, inbox: str | Path, **ingest: Any) -> Path:
     """A params.yaml whose memory, inbox, outputs and ledger all live under ``root``."""
     params = {
+        "base": {"kind": "callable", "callable": "ingest_fakes:base_answers"},  # the operator's choice
         "memory": {"root": str(root / "memory")},
         "editor": {"artifact_dir": str(root / "no-editor-here")},
         "ingest": {

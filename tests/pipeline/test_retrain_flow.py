@@ -60,7 +60,7 @@ def test_retrain_resumes_after_a_crash_registers_and_promotes(tmp_path, prefect_
         retrain(**kwargs)
     assert (tmp_path / "work" / "base" / "config.json").exists()  # finished parts stay
     assert not (tmp_path / "work" / "counterfactual").exists()
-    checkpoint = tmp_path / "work" / "checkpoints" / "counterfactual" / "checkpoint" / "trainer.pt"
+    checkpoint = tmp_path / "work" / "checkpoints" / "counterfactual" / "checkpoint" / "trainer.json"
     assert checkpoint.exists()  # the rerun continues from step 2 (resume itself: tests/training/test_loop.py)
     monkeypatch.setattr(CounterfactualModel, "loss", real_loss)
 

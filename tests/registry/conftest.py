@@ -28,3 +28,16 @@ def store(tmp_path_factory) -> TrackingConfig:
     mlflow.set_tracking_uri(None)  # also drops the MLFLOW_TRACKING_URI it exported
     if saved is not None:
         os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+@pytest.fixture(scope="session", autouse=True)
+def operator_base():
+    """The serving process names the callable base (an editor's own files may not): every MLflow model
+    here is loaded, in process or by ``mlflow models serve``, with ``SERAC_BASE_CALLABLE`` set."""
+    from registry_support import BASE_REFERENCE
+
+    from serac.registry.pyfunc import BASE_CALLABLE_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BASE_CALLABLE_ENV, BASE_REFERENCE)
+        yield

@@ -143,5 +143,5 @@ def test_a_memory_embedded_by_another_encoder_is_reembedded_in_the_logged_copy_o
     own = ScopeClassifier.load(directory / "scope").encoder_fingerprint()
     assert EditMemory.open(out / "memory").encoder_fingerprint == own != "another-encoder"
     assert EditMemory.open(live).encoder_fingerprint == "another-encoder" and EditMemory.open(live).version == 1
-    reloaded = SeracEditor.load(out)
+    reloaded = SeracEditor.load(out, base=CallableBaseModel(BASE_REFERENCE))
     assert reloaded.memory.ids() == [PM.edit_id] and reloaded.predict([QUERIES[0]])[0].edit_id == PM.edit_id

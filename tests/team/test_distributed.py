@@ -55,7 +55,7 @@ def test_two_processes_train_like_one(tmp_path):
     assert flat[1] == pytest.approx(flat[0], abs=1e-5)
     assert flat[2] == flat[1], "every rank ends with the same weights"
     assert other["metrics"] == [], "only rank 0 logs"
-    assert (tmp_path / "two" / "train" / "checkpoint" / "trainer.pt").exists()
+    assert (tmp_path / "two" / "train" / "checkpoint" / "trainer.json").exists()
 
 
 def write_setup(root: Path, steps: int = 3) -> Path:
@@ -85,7 +85,7 @@ def test_serac_train_runs_unchanged_under_torchrun(tmp_path):
     assert "(2 processes, gloo)" in done.stdout
     assert done.stdout.count("scope classifier ready") == 1, done.stdout
     assert (tmp_path / "work" / "scope" / "config.json").exists()
-    assert (tmp_path / "work" / "checkpoints" / "scope_embedding" / "checkpoint" / "trainer.pt").exists()
+    assert (tmp_path / "work" / "checkpoints" / "scope_embedding" / "checkpoint" / "trainer.json").exists()
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.run_name for r in runs] == ["train-scope"], "rank 1 opened no MLflow run"

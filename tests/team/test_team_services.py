@@ -112,7 +112,7 @@ def test_worker_lost_mid_training_is_rescheduled_resumes_and_registers(team: Tea
     from serac.editor import SeracEditor
 
     params = write_retrain_setup(tmp_path, save_tiny_models(tmp_path), counterfactual_steps=60, checkpoint_every=10)
-    checkpoint = tmp_path / "work" / "checkpoints" / "counterfactual" / "checkpoint" / "trainer.pt"
+    checkpoint = tmp_path / "work" / "checkpoints" / "counterfactual" / "checkpoint" / "trainer.json"
     run_id = run_deployment(prefect_api, "retrain/retrain", {
         "params_path": str(params), "work_dir": str(tmp_path / "work"), "reports_dir": str(tmp_path / "reports"),
         "push": False,

@@ -51,7 +51,7 @@ def test_loop_reduces_loss_and_keeps_best(tmp_path):
     assert result.steps == 60 and result.stopped == "max_steps"
     assert eval_fn()["mse"] < before / 5
     assert eval_fn()["mse"] == pytest.approx(result.best_metric, rel=1e-5)
-    assert (tmp_path / "checkpoint" / "trainer.pt").exists()
+    assert (tmp_path / "checkpoint" / "trainer.json").exists()
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
