@@ -42,6 +42,17 @@ def check_template(template: str) -> str:
     return template
 
 
+def fill_template(
+    template: str, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
+) -> list[str]:
+    """``template`` filled with each (edit input, edit label, query) triple; the columns must be of one length."""
+    _same_length(edit_inputs=edit_inputs, edit_labels=edit_labels, queries=queries)
+    return [
+        template.format(edit_input=e, edit_label=label, query=q)
+        for e, label, q in zip(edit_inputs, edit_labels, queries)
+    ]
+
+
 class CounterfactualModel(nn.Module):
     """A :class:`TextToText` conditioned on (edit input, edit label, query)."""
 
@@ -66,11 +77,7 @@ class CounterfactualModel(nn.Module):
         self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
     ) -> list[str]:
         """One model input per (edit input, edit label, query) triple, written by the template."""
-        _same_length(edit_inputs=edit_inputs, edit_labels=edit_labels, queries=queries)
-        return [
-            self.template.format(edit_input=e, edit_label=label, query=q)
-            for e, label, q in zip(edit_inputs, edit_labels, queries)
-        ]
+        return fill_template(self.template, edit_inputs, edit_labels, queries)
 
     def loss(
         self,

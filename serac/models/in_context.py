@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from serac.models.causal_lm import CausalLMBase, extract_answer
-from serac.models.counterfactual import check_template
+from serac.models.counterfactual import check_template, fill_template
 
 KIND = "in_context"
 DEFAULT_TEMPLATE = (
@@ -39,15 +39,7 @@ class InContextCounterfactual:
     def format_inputs(
         self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
     ) -> list[str]:
-        if not len(edit_inputs) == len(edit_labels) == len(queries):
-            raise ValueError(
-                f"inputs of different lengths: {len(edit_inputs)} edit inputs, "
-                f"{len(edit_labels)} edit labels, {len(queries)} queries"
-            )
-        return [
-            self.template.format(edit_input=e, edit_label=label, query=q)
-            for e, label, q in zip(edit_inputs, edit_labels, queries)
-        ]
+        return fill_template(self.template, edit_inputs, edit_labels, queries)
 
     def answer(
         self,
