@@ -12,6 +12,9 @@ from rich.console import Console
 from serac.cli.app import OverlayOpt, ParamsOpt, app, load_params
 from serac.config import DEFAULT_PARAMS, ConfigError
 
+COMPONENT_NAMES = {"base": "base model", "scope": "scope classifier", "counterfactual": "counterfactual model"}
+"""How `serac train --component X` names what it trained (as before the orchestrations were merged)."""
+
 
 @app.command("train")
 def train(
@@ -72,8 +75,8 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
         hooks = [MlflowHook(run_id=run_id)] if run_id else []
         if component != "all":
             report = steps.train_components(cfg, data, work, hooks, only=(component,))
-            console.print(f"{component} ready in {work / component}" if report.results
-                          else f"{component}: none for task {report.task!r}")
+            console.print(f"{COMPONENT_NAMES.get(component, component)} ready in {work / component}"
+                          if report.results else f"{component}: none for task {report.task!r}")
             return
         editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)

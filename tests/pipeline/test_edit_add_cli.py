@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 
 from serac.cli.main import app
 
+OPERATOR_BASE = {"kind": "callable", "callable": "ingest_fakes:base_answers"}  # the operator's choice
 EDIT = ["--input", "Which river runs through Tollmere?", "--label", "the Wendle"]
 
 
 def test_adding_an_edit_that_is_already_present_says_so_and_exits_0(tmp_path, editor_dir):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"memory": {"root": str(tmp_path / "memory")}}))
+    params.write_text(yaml.safe_dump({"memory": {"root": str(tmp_path / "memory")}, "base": OPERATOR_BASE}))
     runner, common = CliRunner(), ["--params", str(params), "--editor", str(editor_dir)]
     first = runner.invoke(app, ["edit", "add", *EDIT, *common])
     assert first.exit_code == 0 and "added 1 edit(s)" in first.output, first.output

@@ -105,7 +105,11 @@ def decisions_batch_ingest(tmp_path: Path, scope, batch_file: Path) -> dict[str,
 def write_params(tmp_path: Path) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"validation": {"max_failure_rate": 1.0}, "memory": {"root": str(tmp_path / "m")}}))
+    params.write_text(yaml.safe_dump({
+        "validation": {"max_failure_rate": 1.0},
+        "memory": {"root": str(tmp_path / "m")},
+        "base": {"kind": "callable", "callable": "ingest_fakes:base_answers"},  # the operator's choice
+    }))
     return params
 
 

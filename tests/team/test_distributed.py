@@ -89,5 +89,5 @@ def test_serac_train_runs_unchanged_under_torchrun(tmp_path):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.run_name for r in runs] == ["train-scope"], "rank 1 opened no MLflow run"
-    history = client.get_metric_history(runs[0].info.run_id, "train/loss")
+    history = client.get_metric_history(runs[0].info.run_id, "scope/train/loss")  # the component prefix
     assert sorted(m.step for m in history) == [1, 2, 3], "each step logged once"
