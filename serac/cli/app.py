@@ -1,7 +1,7 @@
 """The Typer application object; command modules register on it."""
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional, Sequence
+from typing import Annotated, NoReturn, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -21,15 +21,6 @@ OverlayOpt = Annotated[
     Optional[list[Path]], typer.Option("--overlay", help="YAML overrides merged on top of --params (repeatable).")
 ]
 
-BaseCallableOpt = Annotated[
-    Optional[str],
-    typer.Option("--base-callable", help="Base model: a module:function you trust (never taken from the editor's files)."),
-]
-BaseUrlOpt = Annotated[
-    Optional[str], typer.Option("--base-url", help="Base model: an HTTP endpoint you trust (never taken from the editor's files).")
-]
-
-
 def load_params(params: Path, overlays: Sequence[Path] | None = None) -> ProjectConfig:
     """params.yaml (+ overlays) or a one-line error naming the key and exit status 2."""
     try:
@@ -41,14 +32,3 @@ def load_params(params: Path, overlays: Sequence[Path] | None = None) -> Project
 def fail(message: str, code: int = 2) -> NoReturn:
     Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def operator_base(cfg: ProjectConfig, base_callable: str | None, base_url: str | None) -> Any:
-    """The base model the operator chose (flag, else params.yaml ``base``), or None for the editor's own."""
-    from serac.models.base import operator_base_model
-
-    try:
-        return operator_base_model(cfg.base, callable_ref=base_callable, url=base_url,
-                                   batch_size=cfg.editor.batch_size)
-    except ValueError as exc:
-        fail(str(exc))

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
+from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.cli.base_choice import BaseCallableOpt, BaseUrlOpt, operator_base
 from serac.config import DEFAULT_PARAMS, ProjectConfig
 from serac.data.text import escape_for_terminal
 

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from serac.cli.app import BaseCallableOpt, BaseUrlOpt, ParamsOpt, app, fail, load_params, operator_base
+from serac.cli.app import ParamsOpt, app, fail, load_params
+from serac.cli.base_choice import BaseCallableOpt, BaseUrlOpt, operator_base
 from serac.config import DEFAULT_PARAMS
 
 
