@@ -53,7 +53,8 @@ def train(
     with distributed_job(resolve_device(cfg.editor.device).type) as ctx:
         if not ctx.is_main:
             console = Console(quiet=True)
-        console.print(f"training on {cfg.training.dataset}: {len(data.train)} train / {len(data.val)} val edits"
+        mixture = " + ".join(f"{d} x{w:g}" for d, w in sorted(cfg.training.mixture.items())) or cfg.training.dataset
+        console.print(f"training on {mixture}: {len(data.train)} train / {len(data.val)} val edits"
                       + (f" ({ctx.world_size} processes, {ctx.backend})" if ctx.enabled else ""))
         _train(cfg, data, work, out, component, console, main=ctx.is_main)
 

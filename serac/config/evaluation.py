@@ -43,6 +43,18 @@ class EvaluationConfig:
     number); None keeps ``editor.threshold``. False positives grow with memory size, so tune
     at the size the editor will serve."""
 
+    tune_ks: tuple[int, ...] = ()
+    """Memory sizes to tune a threshold at each (``EditorConfig.threshold_by_size``: the editor uses
+    the one tuned nearest its memory size); empty: one threshold at ``tune_k``. Sizes above the
+    validation edits are filled with training-split distractors that are never queried."""
+    datasets: tuple[str, ...] = ()
+    """Datasets whose test split is evaluated with the same editor; empty: ``training.datasets()``."""
+    distractor_splits: tuple[str, ...] = ("val", "train")
+    """Splits (of the evaluated dataset) whose edits fill memories larger than its test split
+    (never queried); empty: such k are skipped."""
+    same_subject_per_edit: int = 2
+    """Same-subject / other-relation locality queries added per test edit (``serac.evaluation.locality``)."""
+
     def __post_init__(self) -> None:
         if not self.ks:
             raise ConfigError("evaluation.ks must not be empty")
@@ -60,5 +72,12 @@ class EvaluationConfig:
         unknown = sorted(set(self.baselines) - set(EVALUATION_BASELINES))
         if unknown:
             raise ConfigError(f"evaluation.baselines: unknown {unknown}; expected some of {list(EVALUATION_BASELINES)}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.tune_ks):
+            raise ConfigError(f"evaluation.tune_ks: positive integers expected, got {list(self.tune_ks)}")
+        if self.same_subject_per_edit < 0:
+            raise ConfigError("evaluation.same_subject_per_edit must be >= 0")
+        bad = sorted(set(self.distractor_splits) - {"train", "val"})
+        if bad:
+            raise ConfigError(f"evaluation.distractor_splits: unknown splits {bad}")
         if not self.threshold_candidates or any(not 0.0 <= t <= 1.0 for t in self.threshold_candidates):
             raise ConfigError("evaluation.threshold_candidates: need at least one, each within [0, 1]")

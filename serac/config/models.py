@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from serac.config.errors import ConfigError
@@ -96,6 +98,9 @@ class BaseModelConfig:
 class EditorConfig:
     threshold: float = 0.5
     """A query is in scope when its best edit scores above this (tune on validation data)."""
+    threshold_by_size: tuple[tuple[int, float], ...] = ()
+    """Thresholds tuned per memory size, ``((k, threshold), ...)``: the one tuned at the size nearest
+    (log scale) to the live memory wins (``threshold_for``); empty: ``threshold`` at every size."""
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), or an explicit torch device string."""
     batch_size: int = 32
@@ -105,3 +110,24 @@ class EditorConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError("editor.threshold must be within [0, 1]")
+        try:
+            schedule = tuple(sorted((int(k), float(t)) for k, t in self.threshold_by_size))
+        except (TypeError, ValueError):
+            raise ConfigError(f"editor.threshold_by_size: expected [[k, threshold], ...], got "
+                              f"{self.threshold_by_size!r}") from None
+        if any(k < 1 or not 0.0 <= t <= 1.0 for k, t in schedule):
+            raise ConfigError("editor.threshold_by_size: each k must be >= 1, each threshold within [0, 1]")
+        object.__setattr__(self, "threshold_by_size", schedule)
+
+    def threshold_for(self, n_edits: int) -> float:
+        """The scope threshold for a memory of ``n_edits`` live edits."""
+        return scheduled_threshold(self.threshold_by_size, n_edits, self.threshold)
+
+
+def scheduled_threshold(schedule: Sequence[tuple[int, float]], n_edits: int, default: float) -> float:
+    """The threshold of ``schedule`` tuned at the memory size nearest to ``n_edits`` on a log scale
+    (ties: the larger size); ``default`` for an empty schedule."""
+    if not schedule:
+        return default
+    n = max(1, int(n_edits))
+    return max(schedule, key=lambda kt: (-abs(math.log(kt[0]) - math.log(n)), kt[0]))[1]

@@ -100,7 +100,7 @@ class SeracEditor:
         if todo and self.guard.active:
             embeddings = self._embed(records) if embeddings is None else embeddings
             refused = self.guard.refused(self.scope, [records[i] for i in todo], embeddings[todo],
-                                         self.config.threshold)
+                                         self.config.threshold_for(len(self.memory) + len(todo)))
             for j, why in refused.items():
                 refusals[todo[j]] = Refusal(todo[j], records[todo[j]].edit_id, (why,))
         return [refusals[i] for i in sorted(refusals)]
@@ -130,7 +130,7 @@ class SeracEditor:
 
     def router(self) -> ScopeRouter:
         """Routing only (embedding, retrieval, scope scoring), without answer generation."""
-        return ScopeRouter(self.scope, self.memory, self.config.threshold)
+        return ScopeRouter(self.scope, self.memory, self.config.threshold_for(len(self.memory)))
 
     def predict(self, queries: Sequence[str]) -> list[Prediction]:
         """Answer queries, batched: in-scope ones by the counterfactual model, the rest by the base model."""

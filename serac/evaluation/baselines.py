@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -270,11 +270,15 @@ def evaluate_all(
     progress: bool = True,
     scorer: Scorer | None = None,
     ft_pairs: EditPairs | None = None,
+    distractors: Sequence[EditRecord] = (),
+    locality_kinds: Mapping[str, str] | None = None,
+    default_kind: str = "dataset",
 ) -> list[MethodResult]:
     """SERAC and the configured baselines on the same groups, sharing the base model's cached answers.
 
     ``encoder`` (lookup baseline) defaults to the untrained backbone the editor's scope
-    classifier was built from (``scope.encoder`` in its config), loaded once.
+    classifier was built from (``scope.encoder`` in its config), loaded once. ``distractors``,
+    ``locality_kinds`` and ``default_kind`` as for :func:`~serac.evaluation.protocol.evaluate_editor`.
     """
     if encoder is None and "lu" in config.baselines:
         scope_cfg = editor.scope.config
@@ -285,4 +289,5 @@ def evaluate_all(
     base_answers = BaseAnswers(editor.base, config.batch_size)
     options = ProtocolOptions.of(config, work_dir=work_dir, progress=progress)
     return [evaluate_editor(method, test_records, config.ks, options, task=task, base_answers=base_answers,
-                            scorer=scorer) for method in methods]
+                            scorer=scorer, distractors=distractors, locality_kinds=locality_kinds,
+                            default_kind=default_kind) for method in methods]

@@ -36,24 +36,36 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def locality_kinds(results: Sequence[MethodResult]) -> list[str]:
+    """The locality kinds with a DD of their own in ``results`` (sorted)."""
+    return sorted({k for r in results for m in r.per_k for k in m.dd_by_kind if not k.startswith("n_")})
+
+
 def results_table(results: Sequence[MethodResult], title: str = "SERAC evaluation") -> Table:
-    """One row per method and k; a skipped method gets one ``skipped`` row, its reason goes in the caption."""
+    """One row per method and k; a skipped method gets one ``skipped`` row, its reason goes in the caption.
+
+    With more than one locality kind, DD is also shown per kind (``DD <kind>``)."""
     table = Table(title=title)
-    for name, justify in [("method", "left"), ("k", "right"), ("groups", "right"), ("ES", "right"),
-                          ("ES-edit", "right"), ("ES-rephrase", "right"), ("DD", "right"), ("recall", "right"),
-                          ("FPR", "right"), ("p50 ms", "right")]:
+    kinds = locality_kinds(results)
+    kinds = kinds if len(kinds) > 1 else []
+    columns = [("method", "left"), ("k", "right"), ("groups", "right"), ("ES", "right"), ("ES-edit", "right"),
+               ("ES-rephrase", "right"), ("DD", "right"), *((f"DD {k}", "right") for k in kinds),
+               ("recall", "right"), ("FPR", "right"), ("AUROC", "right"), ("p50 ms", "right")]
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     notes = []
     for result in results:
         if result.note:
             notes.append(f"{result.method}: {result.note}")
         if result.skipped or not result.per_k:
-            table.add_row(result.method, "-", "0", "skipped", *["-"] * 6, style="dim", end_section=True)
+            table.add_row(result.method, "-", "0", "skipped", *["-"] * (len(columns) - 4), style="dim",
+                          end_section=True)
             continue
         for i, m in enumerate(result.per_k):
             table.add_row(
                 result.method if i == 0 else "", m.k, str(m.n_groups), _fmt(m.es), _fmt(m.es_edit),
-                _fmt(m.es_rephrase), _fmt(m.dd), _fmt(m.recall), _fmt(m.fpr), _fmt(m.p50_ms, 1),
+                _fmt(m.es_rephrase), _fmt(m.dd), *(_fmt(m.dd_by_kind.get(k)) for k in kinds), _fmt(m.recall),
+                _fmt(m.fpr), _fmt(m.auroc), _fmt(m.p50_ms, 1),
                 end_section=i == len(result.per_k) - 1,
             )
     if notes:
@@ -70,7 +82,8 @@ def metrics_dict(results: Sequence[MethodResult]) -> dict[str, Any]:
             continue
         out[result.method] = {
             f"k{m.k}": {**{key: _clean(getattr(m, key)) for key in JSON_METRICS},
-                        **{key: _clean(value) for key, value in m.part_scalars().items()}}
+                        **{key: _clean(value) for key, value in m.part_scalars().items()},
+                        **{key: _clean(value) for key, value in m.kind_scalars().items()}}
             for m in result.per_k
         }
     return out
@@ -112,24 +125,33 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def plot_es_dd_vs_k(results: Sequence[MethodResult], path: str | Path) -> Path:
-    """PNG: ES (left) and DD (right) against edits in memory, log x, one line per method."""
-    fig = _figure(10, 4)
-    ax_es, ax_dd = fig.subplots(1, 2)
+    """PNG: ES, DD and the scope's false-positive rate against edits in memory, log x, one line per
+    method (DD per locality kind dashed, for SERAC, when there are several kinds)."""
+    fig = _figure(15, 4)
+    ax_es, ax_dd, ax_fpr = fig.subplots(1, 3)
+    kinds = locality_kinds(results)
     for result in results:
-        points = sorted((m.edits_per_group, m) for m in result.per_k if not result.skipped)
+        points = sorted(((m.edits_per_group, m) for m in result.per_k if not result.skipped), key=lambda p: p[0])
         if not points:
             continue
         ks = [k for k, _ in points]
         ax_es.plot(ks, [_nan(m.es) for _, m in points], marker="o", label=result.method)
-        ax_dd.plot(ks, [_nan(m.dd) for _, m in points], marker="o", label=result.method)
-    for ax, name in ((ax_es, "edit success (ES)"), (ax_dd, "drawdown (DD)")):
+        line = ax_dd.plot(ks, [_nan(m.dd) for _, m in points], marker="o", label=result.method)[0]
+        if result.method == "serac" and len(kinds) > 1:
+            for kind, style in zip(kinds, ("--", ":", "-.")):
+                ax_dd.plot(ks, [_nan(m.dd_by_kind.get(kind)) for _, m in points], linestyle=style,
+                           color=line.get_color(), label=f"serac: {kind}")
+        if any(math.isfinite(m.fpr) for _, m in points):
+            ax_fpr.plot(ks, [_nan(m.fpr) for _, m in points], marker="o", label=result.method)
+    for ax, name in ((ax_es, "edit success (ES)"), (ax_dd, "drawdown (DD)"), (ax_fpr, "scope false-positive rate")):
         ax.set_xscale("log")
         ax.set_xlabel("edits in memory (k)")
         ax.set_ylabel(name)
         ax.grid(True, which="both", alpha=0.3)
     ax_es.set_ylim(-0.02, 1.02)
-    if any(ax_es.get_lines()):
-        ax_es.legend()
+    for ax in (ax_es, ax_dd, ax_fpr):
+        if any(ax.get_lines()):
+            ax.legend(fontsize="small")
     return _save(fig, path)
 
 

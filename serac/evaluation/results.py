@@ -41,6 +41,8 @@ class KMetrics:
     scores_out: tuple[float, ...] = field(default=(), repr=False)
     es_parts: dict[str, float] = field(default_factory=dict)
     """Factors of ES where a task's scorer has them (ConvSent: ``sentiment`` and ``topic`` means)."""
+    dd_by_kind: dict[str, float] = field(default_factory=dict)
+    """DD per locality kind of the out-of-scope queries, and ``n_<kind>``: how many there were."""
 
     SCALARS = ("es", "es_edit", "es_rephrase", "dd", "precision", "recall", "fpr", "auroc", "p50_ms", "p99_ms",
                "mean_ms", "n_queries", "n_edit_queries", "n_rephrase_queries", "n_out_of_scope", "n_groups",
@@ -50,9 +52,13 @@ class KMetrics:
         """``es_<part>`` per factor of ES in :attr:`es_parts`."""
         return {f"es_{name}": value for name, value in self.es_parts.items()}
 
+    def kind_scalars(self) -> dict[str, float]:
+        """``dd_<kind>`` per locality kind and ``n_out_<kind>``: its number of queries."""
+        return {(f"n_out_{k[2:]}" if k.startswith("n_") else f"dd_{k}"): v for k, v in self.dd_by_kind.items()}
+
     def scalars(self) -> dict[str, float | int]:
         """The numeric fields (no score lists), for JSON and tables."""
-        return {**{name: getattr(self, name) for name in self.SCALARS}, **self.part_scalars()}
+        return {**{name: getattr(self, name) for name in self.SCALARS}, **self.part_scalars(), **self.kind_scalars()}
 
 
 @dataclass(frozen=True)

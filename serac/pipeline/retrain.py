@@ -17,7 +17,7 @@ from serac.config import ProjectConfig, RegistryConfig
 from serac.data.prepare import split_path
 from serac.editor.guard import validation_canaries
 from serac.evaluation.report import metrics_dict
-from serac.evaluation.stage import EvaluationRun, read_threshold, run_evaluation
+from serac.evaluation.stage import EvaluationRun, read_threshold, read_threshold_schedule, run_evaluation
 from serac.memory import EditMemory
 from serac.training.editor import EditorTrainingReport, assemble_editor, load_training_data, train_editor
 
@@ -49,19 +49,27 @@ def evaluate(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Pat
         from serac.registry.tracking import log_metrics_by_k, log_plot
 
         log_metrics_by_k(metrics_dict(run.results), run_id=run_id)
-        for key in ("plot", "scores"):
-            if key in run.files:
-                log_plot(run.files[key], run_id=run_id)
+        for name, results in run.by_dataset.items():
+            if name != config.training.dataset:  # the primary dataset's metrics are the unprefixed ones
+                log_metrics_by_k(metrics_dict(results), prefix=f"{name}/", run_id=run_id)
+        for key, path in run.files.items():
+            if key.rsplit("/", 1)[-1] in ("plot", "scores"):
+                log_plot(path, artifact_dir="plots" if "/" not in key else f"plots/{key.split('/')[0]}",
+                         run_id=run_id)
         import mlflow
 
-        mlflow.MlflowClient().log_metric(run_id, "scope.threshold", run.threshold)
+        client = mlflow.MlflowClient()
+        client.log_metric(run_id, "scope.threshold", run.threshold)
+        for k, t in run.schedule:
+            client.log_metric(run_id, "scope.threshold_by_size", t, step=k)
     return run
 
 
 def package_editor(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Path, out_dir: str | Path) -> Path:
     """Package the trained components with the tuned threshold, an empty memory and the guard's canary set."""
     config = replace(config, editor=replace(config.editor,
-                                            threshold=read_threshold(reports_dir, config.editor.threshold)))
+                                            threshold=read_threshold(reports_dir, config.editor.threshold),
+                                            threshold_by_size=read_threshold_schedule(reports_dir)))
     with tempfile.TemporaryDirectory(prefix="serac-package-") as tmp:
         editor = assemble_editor(config, work_dir, EditMemory.open(Path(tmp) / "memory", config.memory))
         editor.attach_canaries(validation_canaries(editor.scope, config.training.data_dir, config.training.dataset,

@@ -4,7 +4,7 @@ Below both in the layers (``serac/layers.py``): training and evaluation ask the 
 never each other, for what differs between tasks.
 """
 
-from serac.tasks.registry import TASK_SPECS, spec_of, task_of, task_spec
+from serac.tasks.registry import MIXABLE, TASK_SPECS, by_task, mixture_name, spec_of, task_of, task_spec
 from serac.tasks.spec import JudgeSpec, TaskContext, TaskSpec
 
-__all__ = ["TASK_SPECS", "JudgeSpec", "TaskContext", "TaskSpec", "spec_of", "task_of", "task_spec"]
+__all__ = ["MIXABLE", "TASK_SPECS", "by_task", "mixture_name", "JudgeSpec", "TaskContext", "TaskSpec", "spec_of", "task_of", "task_spec"]

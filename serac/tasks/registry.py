@@ -50,16 +50,16 @@ def _ft_default(record: EditRecord, ctx: TaskContext) -> list[tuple[str, str]]:
 
 def _spec(name: str, dd_kind: str, world: WorldPairs = _world_default, cf: CfExamples = _cf_default,
           ft: FtPairs = _ft_default, scorer: ScorerFactory | None = None, dataset: str | None = None,
-          judge: JudgeSpec | None = None) -> TaskSpec:
+          judge: JudgeSpec | None = None, locality: str = "dataset") -> TaskSpec:
     default = TrueFalseScorer() if dd_kind == "accuracy" else ExactMatchScorer()
-    return TaskSpec(name, dd_kind, world, cf, ft, scorer or (lambda ctx: default), dataset, judge)
+    return TaskSpec(name, dd_kind, world, cf, ft, scorer or (lambda ctx: default), dataset, judge, locality)
 
 
 TASK_SPECS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        _spec("qa", "changed"),
-        _spec("fact", "changed"),
+        _spec("qa", "changed", locality="unrelated"),
+        _spec("fact", "changed", locality="same_relation"),
         _spec("qa_hard", "changed", world=_world_flipping, dataset="qa_hard"),
         _spec("fc", "accuracy", world=_world_flipping, dataset="fc"),
         _spec("convsent", "changed", world=convsent.world_pairs, cf=convsent.counterfactual_examples,
@@ -85,3 +85,23 @@ def task_of(records: Sequence[EditRecord], default: str = "qa") -> str:
 
 def spec_of(records: Sequence[EditRecord]) -> TaskSpec:
     return task_spec(task_of(records))
+
+
+MIXABLE = frozenset({"qa", "fact"})
+"""Tasks one editor can be trained on together (same scorer and hooks; a mixture of datasets)."""
+
+
+def by_task(records: Sequence[EditRecord]) -> list[tuple[TaskSpec, list[EditRecord]]]:
+    """``records`` split by task (sorted by task name), each with its spec; mixing is only allowed
+    among :data:`MIXABLE` tasks (the others bring their own dataset, judge or scorer)."""
+    groups: dict[str, list[EditRecord]] = {}
+    for rec in records:
+        groups.setdefault(rec.task, []).append(rec)
+    if len(groups) > 1 and not set(groups) <= MIXABLE:
+        raise ValueError(f"records mix tasks {sorted(groups)}: only {sorted(MIXABLE)} train one editor together")
+    return [(task_spec(task), groups[task]) for task in sorted(groups)]
+
+
+def mixture_name(records: Sequence[EditRecord]) -> str:
+    """The records' task, or ``fact+qa`` for a mixture."""
+    return "+".join(spec.name for spec, _ in by_task(records)) or task_of(records)

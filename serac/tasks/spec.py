@@ -84,3 +84,6 @@ class TaskSpec:
     dataset: str | None = None
     """The dataset a run of this task must train on (``training.dataset``); None: any dataset of the task."""
     judge: JudgeSpec | None = None
+    locality: str = "dataset"
+    """What the dataset's own out-of-scope queries are, as a locality kind of the evaluation:
+    ``same_relation`` (another subject, the edit's relation: CounterFact), ``unrelated`` (zsRE's NQ)."""

@@ -32,12 +32,13 @@ from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
 from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
-from serac.tasks import TaskContext, spec_of
+from serac.tasks import TaskContext, by_task, mixture_name
 from serac.training.distributed import current_context, on_main
 from serac.training.examples import label_swap_examples
 from serac.training.generative import train_counterfactual, train_text_to_text
 from serac.training.judge import train_task_judge
 from serac.training.loop import TrainHook, TrainResult, prefixed
+from serac.training.mixture import mix
 from serac.training.scope import train_scope_part
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def train_base(
     if (out / CONFIG_FILE).exists():
         return None
     model = text_to_text_from_config(config.base).to(resolve_device(config.editor.device))
-    pairs = spec_of(world).world_pairs(world, ctx or TaskContext(config=config, work_dir=work_dir))
+    ctx = ctx or TaskContext(config=config, work_dir=work_dir)
+    pairs = [pair for spec, records in by_task(world) for pair in spec.world_pairs(records, ctx)]
     result = train_text_to_text(model, pairs, config.training.base, work_dir / "checkpoints" / BASE_DIR,
                                 hooks=hooks, desc="base model")
     on_main(current_context(), lambda: model.save(out))  # data-parallel: rank 0 writes, the others wait
@@ -123,13 +125,15 @@ def train_scope(
     results: dict[str, TrainResult | None] = {
         "scope_embedding": train_scope_part(
             scope, "embedding", train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
-            hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
+            hard_negatives=tc.hard_negatives, relation_negatives=tc.relation_negatives,
+            threshold=config.editor.threshold, hooks=hooks,
         )
     }
     if config.scope.kind in KINDS_WITH_CROSS:
         results["scope_cross"] = train_scope_part(
             scope, "cross", train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
-            hard_negatives=tc.hard_negatives, threshold=config.editor.threshold, hooks=hooks,
+            hard_negatives=tc.hard_negatives, relation_negatives=tc.relation_negatives,
+            threshold=config.editor.threshold, hooks=hooks,
         )
     on_main(current_context(), lambda: scope.save(out))
     return scope, results
@@ -148,13 +152,13 @@ def train_counterfactual_model(
     init = config.tasks.init_counterfactual
     model = (CounterfactualModel.load(init, device=device) if init
              else CounterfactualModel.from_config(config.counterfactual, device=device))
-    spec = spec_of(train)
     ctx = ctx or TaskContext(config=config, work_dir=work_dir)
     tc = config.training
-    examples = spec.counterfactual_examples(train, ctx, True)
+    examples = [e for spec, records in by_task(train) for e in spec.counterfactual_examples(records, ctx, True)]
     examples += label_swap_examples(examples, tc.label_swap_copies, tc.counterfactual.seed)
+    val_examples = [e for spec, records in by_task(val) for e in spec.counterfactual_examples(records, ctx, False)]
     result = train_counterfactual(
-        model, examples, spec.counterfactual_examples(val, ctx, False),
+        model, examples, val_examples,
         tc.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
     )
     on_main(current_context(), lambda: model.save(out))
@@ -171,13 +175,24 @@ class TrainingData:
 
 
 def load_training_data(config: ProjectConfig) -> TrainingData:
-    """The configured dataset's prepared splits, capped by ``training.max_*_edits``."""
+    """The configured datasets' prepared splits, capped by ``training.max_*_edits``.
+
+    One dataset (empty ``training.mixture``): its splits as they are. A mixture: train edits
+    drawn by repeat factor (:func:`serac.training.mixture.mix`, seeded by ``training.mixture_seed``),
+    validation edits once each, both shuffled so that a cap keeps the proportions.
+    """
     tc, root = config.training, config.training.data_dir
-    splits = {name: read_split(root, tc.dataset, name) for name in ("train", "val", "test")}
+    splits = {d: {name: read_split(root, d, name) for name in ("train", "val", "test")} for d in tc.datasets()}
+    if not tc.mixture:
+        one = splits[tc.dataset]
+        train, val = one["train"], one["val"]
+    else:
+        train = mix({d: s["train"] for d, s in splits.items()}, tc.mixture, tc.mixture_seed)
+        val = mix({d: s["val"] for d, s in splits.items()}, {d: 1.0 for d in splits}, tc.mixture_seed)
     return TrainingData(
-        train=splits["train"][: tc.max_train_edits],
-        val=splits["val"][: tc.max_val_edits],
-        world=[*splits["train"], *splits["val"], *splits["test"]],
+        train=train[: tc.max_train_edits],
+        val=val[: tc.max_val_edits],
+        world=[r for s in splits.values() for r in (*s["train"], *s["val"], *s["test"])],
     )
 
 
@@ -195,13 +210,15 @@ def train_components(
     if unknown:
         raise ValueError(f"unknown components {unknown}; expected some of {COMPONENTS}")
     work_dir = Path(work_dir)
-    spec = spec_of(data.train)
+    specs = by_task(data.train)
     ctx = ctx or TaskContext(config=config, work_dir=work_dir)
-    report = EditorTrainingReport(spec.name)
+    report = EditorTrainingReport(mixture_name(data.train))
+    judges = [spec for spec, _ in specs if spec.judge is not None]
 
     def judge() -> dict[str, TrainResult | None]:
-        if spec.judge is None:
+        if not judges:
             return {}
+        spec = judges[0]  # tasks with a judge never mix (serac.tasks.MIXABLE)
         result, report.judge_accuracy = train_task_judge(config, spec.judge, work_dir, ctx, prefixed(hooks, "judge/"))
         return {"judge": result}
 

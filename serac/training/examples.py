@@ -27,21 +27,27 @@ class ScopePair:
 
 
 def scope_pairs(
-    records: Sequence[EditRecord], neighbours: Sequence[Sequence[int]] | None = None
+    records: Sequence[EditRecord],
+    neighbours: Sequence[Sequence[int]] | None = None,
+    extra_negatives: Sequence[Sequence[str]] | None = None,
 ) -> list[ScopePair]:
     """Positive and negative (edit, query) pairs for the scope classifier.
 
     ``neighbours[i]`` lists the indices of the nearest other edits of edit ``i``;
-    their inputs become hard negatives of edit ``i``. A query that is also
-    in scope of edit ``i`` (same text) is never used as its negative.
+    their inputs become hard negatives of edit ``i`` (a neighbour with the same edit id,
+    an upsampled copy, is skipped). ``extra_negatives[i]`` are more negative queries of
+    edit ``i`` (same-subject / other-relation ones, :mod:`serac.data.relations`). A query
+    that is also in scope of edit ``i`` (same text) is never used as its negative.
     """
     pairs: list[ScopePair] = []
     for i, rec in enumerate(records):
         positives = {rec.edit_input, *(e.input for e in rec.in_scope)}
         pairs.extend(ScopePair(i, q, True) for q in sorted(positives))
         negatives = [e.input for e in rec.out_of_scope]
+        if extra_negatives is not None:
+            negatives.extend(extra_negatives[i])
         for j in (neighbours[i] if neighbours is not None else ()):
-            if j != i:
+            if j != i and records[j].edit_id != rec.edit_id:
                 other = records[j]
                 negatives.append(other.edit_input)
                 negatives.extend(e.input for e in other.in_scope[:1])

@@ -2,8 +2,9 @@
 
 Positives: (edit, in-scope query), the edit input included. Negatives: the
 edit's out-of-scope queries, hard negatives (inputs of the nearest other edits
-by embedding) and, for the embedding classifier, in-batch negatives (every
-other edit of the batch against each positive query). Positive and negative
+by embedding), same-subject / other-relation queries (:mod:`serac.data.relations`)
+and, for the embedding classifier, in-batch negatives (every other edit of the
+batch against each positive query). Positive and negative
 terms are averaged separately and weighted equally, so the heavy negative
 majority cannot drown the positives.
 """
@@ -23,6 +24,7 @@ from serac.data.schema import EditRecord
 from serac.metrics import scope_metrics
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
 from serac.training.examples import ScopePair, nearest_neighbours, scope_pairs
+from serac.data.relations import TemplateBank, mine_templates, same_subject_queries
 from serac.training.loop import TrainHook, TrainResult, train_loop
 
 
@@ -40,12 +42,29 @@ def inbatch_targets(queries: Sequence[str], edit_ids: Sequence[int], positives: 
     return torch.tensor([[float(q in positives[e]) for e in edit_ids] for q in queries])
 
 
-def build_pairs(scope: EmbeddingScope, records: Sequence[EditRecord], hard_negatives: int) -> list[ScopePair]:
-    """Training pairs, with hard negatives found by the (current) embedding of each edit."""
+def build_pairs(scope: EmbeddingScope, records: Sequence[EditRecord], hard_negatives: int,
+                relation_negatives: int = 0, bank: TemplateBank | None = None, seed: int = 0) -> list[ScopePair]:
+    """Training pairs, with hard negatives found by the (current) embedding of each edit, and
+    ``relation_negatives`` same-subject / other-relation queries per edit from ``bank``
+    (default: mined from ``records``)."""
     neighbours = None
     if hard_negatives > 0 and len(records) > 1:
-        neighbours = nearest_neighbours(scope.embed_edits(list(records)), hard_negatives)
-    return scope_pairs(records, neighbours)
+        neighbours = distinct_neighbours(scope, records, hard_negatives)
+    extra = None
+    if relation_negatives > 0:
+        extra = same_subject_queries(records, bank or mine_templates(records), relation_negatives, seed)
+    return scope_pairs(records, neighbours, extra)
+
+
+def distinct_neighbours(scope: EmbeddingScope, records: Sequence[EditRecord], k: int) -> list[list[int]]:
+    """:func:`nearest_neighbours` of each record among the *distinct* edits (upsampled copies share one row)."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(records):
+        first.setdefault(r.edit_id, i)
+    rows = list(first.values())
+    near = nearest_neighbours(scope.embed_edits([records[i] for i in rows]), k)
+    by_id = {records[i].edit_id: [rows[j] for j in near[n]] for n, i in enumerate(rows)}
+    return [by_id[r.edit_id] for r in records]
 
 
 def scope_eval_fn(scope: ScopeClassifier, records: Sequence[EditRecord], pairs: Sequence[ScopePair], threshold: float):
@@ -81,11 +100,14 @@ class ScopeSetup:
 
     @classmethod
     def of(cls, scope: ScopeClassifier, records: Sequence[EditRecord], val_records: Sequence[EditRecord],
-           hard_negatives: int) -> ScopeSetup:
-        """Pairs with hard negatives found by the scope's current embedding (the trained one for the cross-encoder)."""
+           hard_negatives: int, relation_negatives: int = 0, seed: int = 0) -> ScopeSetup:
+        """Pairs with hard negatives found by the scope's current embedding (the trained one for the
+        cross-encoder); same-subject negatives of both splits from templates mined on ``records``."""
         emb = scope.embedding
-        return cls(emb.edit_texts(records), build_pairs(emb, records, hard_negatives),
-                   build_pairs(emb, val_records, hard_negatives))
+        bank = mine_templates(records) if relation_negatives > 0 else None
+        return cls(emb.edit_texts(records),
+                   build_pairs(emb, records, hard_negatives, relation_negatives, bank, seed),
+                   build_pairs(emb, val_records, hard_negatives, relation_negatives, bank, seed))
 
 
 def train_scope_part(
@@ -97,6 +119,7 @@ def train_scope_part(
     out_dir: str | Path,
     *,
     hard_negatives: int = 2,
+    relation_negatives: int = 0,
     threshold: float = 0.5,
     hooks: Sequence[TrainHook] = (),
 ) -> TrainResult:
@@ -110,7 +133,7 @@ def train_scope_part(
         raise ValueError(f"scope part must be one of {SCOPE_PARTS}, got {part!r}")
     if part == "cross" and scope.cross is None:
         raise ValueError(f"scope kind {scope.config.kind!r} has no cross-encoder to train")
-    setup = ScopeSetup.of(scope, records, val_records, hard_negatives)
+    setup = ScopeSetup.of(scope, records, val_records, hard_negatives, relation_negatives, cfg.seed)
     if part == "embedding":
         module, judged_by, loss_fn = scope.embedding, _embedding_only(scope), _embedding_loss(scope, records, setup)
         param_groups = module.param_groups(cfg.lr, cfg.scalar_lr, cfg.weight_decay)

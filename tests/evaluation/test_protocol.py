@@ -257,9 +257,14 @@ def test_evaluation_config_reads_params_and_checks_values(tmp_path):
     section = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["evaluation"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluation": section}))
     cfg = load_config(tmp_path / "params.yaml").evaluation
-    assert cfg.ks == (1, 10, 100, 1000, "all") and "ft" in cfg.baselines
+    assert cfg.ks[:5] == (1, 10, 100, 1000, "all") and 10000 in cfg.ks and "ft" in cfg.baselines
+    assert 10000 in cfg.tune_ks and set(cfg.distractor_splits) <= {"val", "train"}
     with pytest.raises(ConfigError, match="ks"):
         EvaluationConfig(ks=(0,))
+    with pytest.raises(ConfigError, match="tune_ks"):
+        EvaluationConfig(tune_ks=(0,))
+    with pytest.raises(ConfigError, match="distractor_splits"):
+        EvaluationConfig(distractor_splits=("test",))
     with pytest.raises(ConfigError, match="baselines"):
         EvaluationConfig(baselines=("mend",))
 
@@ -271,3 +276,15 @@ def test_protocol_options_read_the_evaluation_section_under_the_protocols_names(
     options = ProtocolOptions.of(cfg, progress=False)
     assert (options.seed, options.max_groups, options.max_queries, options.batch_size) == (4, 3, 50, 8)
     assert not options.progress and options.work_dir is None
+
+
+def test_threshold_grid_is_refined_when_the_best_is_its_top(tmp_path, scope):
+    editor = make_editor(tmp_path, scope)
+    records = synthetic_edits(8, seed=4)
+    choice = tune_threshold(editor, records, 4, [0.2, 0.5, 0.9], ProtocolOptions(seed=2, progress=False))
+    thresholds = [row["threshold"] for row in choice.table]
+    assert thresholds[:3] == [0.2, 0.5, 0.9] and len(thresholds) > 3  # 0.9 won on the grid (see above)
+    assert thresholds[3:] == sorted(thresholds[3:]) and thresholds[3] == 0.95  # halving the distance to 1
+    top = max(thresholds)
+    assert choice.threshold < top or len(thresholds) == 3 + 6  # refined until the best is inside, or gave up
+    assert choice.value == max(row["value"] for row in choice.table)

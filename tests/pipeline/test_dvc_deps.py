@@ -102,3 +102,16 @@ def test_the_import_walk_sees_function_level_and_relative_imports():
     assert {"serac/cli/train_cmd.py", "serac/config/__init__.py", "serac/config/loader.py", "serac/models/hub.py"} <= runs
     assert "serac/pipeline/retrain.py" in runs  # imported inside a function of train_cmd
     assert not any(path.startswith("serac/serve/") for path in runs)
+
+
+def test_validate_and_train_stages_cover_every_dataset_of_the_training_mixture():
+    from serac.config import load_config
+
+    config = load_config(REPO / "params.yaml")
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    validated = {(item["dataset"], item["split"]) for item in stages["validate"]["foreach"].values()}
+    datasets = set(config.training.datasets()) | set(config.evaluation.datasets)
+    assert {(d, s) for d in datasets for s in ("train", "val", "test")} <= validated
+    for stage in ("train_base", "train_scope", "train_counterfactual"):
+        deps = set(stages[stage]["deps"])
+        assert {f"${{training.data_dir}}/{d}" for d in datasets} <= deps, stage

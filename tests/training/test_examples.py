@@ -68,3 +68,15 @@ def test_label_swap_examples_make_the_answer_depend_on_the_edit():
     assert "Paris" not in by_query["A's capital?"] and "Rome" not in by_query["B's capital?"]
     assert swapped == label_swap_examples(base, copies=3, seed=0)  # deterministic (exact resume)
     assert label_swap_examples(base, copies=0, seed=0) == []
+
+
+def test_extra_negatives_join_the_pairs_and_upsampled_copies_are_no_hard_negative():
+    a, b = _records()
+    pairs = scope_pairs([a, b, a], neighbours=[[2, 1], [0], [0, 1]],
+                        extra_negatives=[["Where did Boris Johnson study?", "Who leads the UK?"], [], []])
+    neg0 = [p.query for p in pairs if p.edit == 0 and not p.in_scope]
+    assert "Where did Boris Johnson study?" in neg0
+    assert "Who leads the UK?" not in neg0  # an extra negative that is a positive is dropped
+    # edit 2 is a copy of edit 0: its inputs are positives of edit 0, never its hard negatives
+    assert neg0 == ["Who leads France?", "Where did Boris Johnson study?", "Capital of Peru?",
+                    "What is Peru's capital?"]
