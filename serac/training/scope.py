@@ -4,9 +4,10 @@ Positives: (edit, in-scope query), the edit input included. Negatives: the
 edit's out-of-scope queries, hard negatives (inputs of the nearest other edits
 by embedding), same-subject / other-relation queries (:mod:`serac.data.relations`)
 and, for the embedding classifier, in-batch negatives (every other edit of the
-batch against each positive query). Positive and negative
-terms are averaged separately and weighted equally, so the heavy negative
-majority cannot drown the positives.
+batch against each positive query). Positives, explicit negatives and
+in-batch negatives are averaged separately and weighted equally
+(:func:`explicit_and_inbatch_bce`), so neither can the negative majority drown
+the positives nor the easy in-batch negatives the hard ones.
 """
 
 from __future__ import annotations
@@ -167,9 +168,26 @@ def _embedding_loss(scope: ScopeClassifier, records: Sequence[EditRecord], setup
         # every (query, edit) combination of the batch: the explicit pairs on the diagonal,
         # in-batch negatives elsewhere; a cell is positive iff the query is in that edit's scope
         logits = emb.logit_matrix([setup.edit_texts[e] for e in edit_ids], queries)
-        return balanced_bce(logits, inbatch_targets(queries, edit_ids, positives).to(logits.device))
+        targets = inbatch_targets(queries, edit_ids, positives).to(logits.device)
+        return explicit_and_inbatch_bce(logits, targets)
 
     return loss_fn
+
+
+def explicit_and_inbatch_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BCE of a ``[n, n]`` in-batch matrix whose diagonal holds the explicit pairs, as the mean of
+    three terms: positives (every positive cell), the explicit negatives on the diagonal (locality
+    prompts, nearest other edits, same-subject / other-relation queries) and the off-diagonal
+    in-batch negatives. Averaging the ~n^2 easy in-batch cells with the n hard ones in one term
+    (``balanced_bce`` over the matrix) lets the hard negatives weigh ~1/n of the negative loss: the
+    classifier then learns "same subject => in scope", the failure the hard negatives are there to fix.
+    """
+    losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    diagonal = torch.eye(logits.shape[0], logits.shape[1], dtype=torch.bool, device=logits.device)
+    positive = targets > 0.5
+    masks = (positive, diagonal & ~positive, ~diagonal & ~positive)
+    terms = [losses[m].mean() for m in masks if m.any()]
+    return torch.stack(terms).mean()
 
 
 def _cross_loss(cross: CrossEncoderScope, setup: ScopeSetup):

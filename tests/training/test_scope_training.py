@@ -5,7 +5,7 @@ from serac.config import ScopeConfig, TrainConfig
 from serac.data.synthetic import synthetic_edits
 from serac.models.encoder import TextEncoder
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
-from serac.training.scope import SCOPE_PARTS, balanced_bce, inbatch_targets, train_scope_part
+from serac.training.scope import SCOPE_PARTS, balanced_bce, explicit_and_inbatch_bce, inbatch_targets, train_scope_part
 
 
 def test_balanced_bce_weights_classes_equally():
@@ -49,3 +49,20 @@ def test_both_scope_parts_train_through_one_setup_and_select_on_val(tmp_path):
         train_scope_part(tiny_scope("embedding"), "cross", records, val, cfg, tmp_path / "x")
     with pytest.raises(ValueError, match="scope part"):
         train_scope_part(scope, "decoder", records, val, cfg, tmp_path / "y")
+
+
+def test_hard_negatives_weigh_a_third_of_the_loss_whatever_the_batch_size():
+    import torch.nn.functional as F
+
+    for n in (4, 32):
+        targets = torch.zeros(n, n)
+        targets[0, 0] = 1.0  # one explicit positive; the other diagonal cells are explicit (hard) negatives
+        logits = torch.full((n, n), -8.0)  # every in-batch negative is easy
+        logits[0, 0] = 8.0
+        logits[1, 1] = 2.0  # one hard negative the classifier gets wrong
+        hard = F.binary_cross_entropy_with_logits(logits.diagonal()[1:], targets.diagonal()[1:])
+        easy = F.binary_cross_entropy_with_logits(torch.tensor(-8.0), torch.tensor(0.0))
+        pos = F.binary_cross_entropy_with_logits(torch.tensor(8.0), torch.tensor(1.0))
+        assert explicit_and_inbatch_bce(logits, targets) == pytest.approx(float(pos + hard + easy) / 3, rel=1e-5)
+        # the matrix-wide balanced loss lets the n^2 easy cells dilute the hard one
+        assert balanced_bce(logits, targets) < explicit_and_inbatch_bce(logits, targets)
