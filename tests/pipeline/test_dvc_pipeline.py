@@ -42,7 +42,7 @@ def project(tmp_path) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["raw_root"] = str(tmp_path / "raw")
     params["data"]["splits"] = {"train": 0.6, "val": 0.2, "test": 0.2}
-    params["training"].update({"dataset": "syn", "hard_negatives": 1, "scope": dict(TINY), "counterfactual": dict(TINY),
+    params["training"].update({"dataset": "syn", "mixture": {"syn": 1.0}, "hard_negatives": 1, "scope": dict(TINY), "counterfactual": dict(TINY),
                                "base": dict(TINY)})
     params["counterfactual"]["decoder_layers"] = 1
     params["base"]["decoder_layers"] = 1
@@ -91,9 +91,20 @@ def changed_stages(status: str) -> set[str]:
 
 
 def stages_of(project: Path) -> set[str]:
+    """Stage names of dvc.yaml, a ``foreach`` over a params value (``${training.mixture}``) resolved."""
     spec = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
-    return {f"{name}@{item}" if "foreach" in stage else name for name, stage in spec.items()
-            for item in (stage.get("foreach") or [None])}
+    params = yaml.safe_load((project / "params.yaml").read_text())
+
+    def items(stage: dict) -> list:
+        each = stage.get("foreach")
+        if isinstance(each, str) and each.startswith("${"):
+            value = params
+            for part in each[2:-1].split("."):
+                value = value[part]
+            each = value
+        return list(each) if each else [None]
+
+    return {f"{name}@{item}" if "foreach" in stage else name for name, stage in spec.items() for item in items(stage)}
 
 
 @pytest.mark.slow
