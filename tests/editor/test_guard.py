@@ -4,7 +4,6 @@ refusal at every entry point, canaries saved with the editor, and an editor with
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pytest
@@ -128,10 +127,11 @@ def test_canaries_travel_with_the_saved_editor(tmp_path):
         loaded.edit([EDIT])
 
 
-def test_an_editor_without_canaries_works_and_says_the_guard_is_off(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="serac.editor.guard"):
+def test_an_editor_without_canaries_works_and_says_the_guard_is_off(tmp_path):
+    from serac.editor.guard import GuardOffWarning
+
+    with pytest.warns(GuardOffWarning, match="blast-radius guard is off"):
         editor = make_editor(tmp_path, tiny_scope(-1.1), None)
-    assert "blast-radius guard is off" in caplog.text
     assert not editor.guard.active and editor.edit([EDIT]).added == [EDIT.edit_id]
 
 
