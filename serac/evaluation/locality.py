@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from serac.data.schema import EditRecord, Example
 from serac.data.relations import mine_templates, same_subject_queries
+from serac.data.schema import EditRecord, Example
 
 SAME_SUBJECT = "same_subject"
 """Locality kind: the edit's subject, another relation ("The Space Needle was designed by")."""

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from serac.config import TrainConfig
+from serac.data.relations import TemplateBank, mine_templates, same_subject_queries
 from serac.data.schema import EditRecord
 from serac.metrics import scope_metrics
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
 from serac.training.examples import ScopePair, nearest_neighbours, scope_pairs
-from serac.data.relations import TemplateBank, mine_templates, same_subject_queries
 from serac.training.loop import TrainHook, TrainResult, train_loop
 
 
