@@ -35,6 +35,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -109,11 +110,14 @@ class TemplateBank:
     weak_links: dict[str, frozenset[int]]
     """Rarer templates -> the clusters they share an answer with (they join none: no bridging)."""
 
+    @cached_property
+    def _cluster_of(self) -> dict[str, int]:
+        return {t.text: t.cluster for t in self.templates}
+
     def clusters_of(self, template: str) -> frozenset[int]:
-        for t in self.templates:
-            if t.text == template:
-                return frozenset({t.cluster})
-        return self.weak_links.get(template, frozenset())
+        """The cluster of a trusted template, or the clusters a rarer one is linked to (empty: unknown)."""
+        cluster = self._cluster_of.get(template)
+        return frozenset({cluster}) if cluster is not None else self.weak_links.get(template, frozenset())
 
 
 def mine_templates(records: Sequence[EditRecord], *, min_count: int = 2, min_shared: int = 2) -> TemplateBank:
@@ -180,6 +184,7 @@ def same_subject_queries(
     if per_edit <= 0:
         return [[] for _ in records]
     pool = sorted(bank.templates, key=lambda t: t.text)
+    pool_words = [t.words() for t in pool]  # once, not per record and candidate
     out: list[list[str]] = []
     for rec in records:
         own = record_templates(rec)
@@ -195,7 +200,7 @@ def same_subject_queries(
         for idx in order:
             t = pool[int(idx)]
             if (t.cluster in own_clusters or t.text in own or bank.cluster_answers[t.cluster] & banned_answers
-                    or t.words() & own_words):
+                    or pool_words[int(idx)] & own_words):
                 continue
             query = t.fill(rec.subject)
             if query in in_scope or query in queries:
