@@ -23,12 +23,18 @@ class ScopeConfig:
     max_cross_candidates: int = 256
     edit_template: str = "{edit_input} {edit_label}"
     """How an edit is written out for the scope classifier."""
+    rerank_above: float = 0.0
+    """``rerank`` only: a query whose best embedding probability is at or below this keeps its
+    embedding scores and skips the cross-encoder (it is out of scope at any threshold above
+    this); 0 reranks every query. Only ambiguous queries then pay for cross-encoder passes."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("embedding", "cross_encoder", "rerank"):
             raise ConfigError(f"scope.kind: unknown {self.kind!r}")
         if self.top_k < 1:
             raise ConfigError("scope.top_k must be >= 1")
+        if not 0.0 <= self.rerank_above < 1.0:
+            raise ConfigError(f"scope.rerank_above must be in [0, 1), got {self.rerank_above}")
 
 
 @dataclass(frozen=True)

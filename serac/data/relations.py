@@ -19,7 +19,8 @@ builds such queries from the data, deterministically:
    *another* relation are filled with the edit's subject. Safe means all of: a different
    cluster from every template of the edit's own inputs; none of the template's answers is
    the edit's label or ground truth; no content word in common with the edit's own
-   templates (after :data:`STOPWORDS`); seen at least ``min_count`` times (answer sets of
+   templates (after :data:`STOPWORDS`, compared by their first :data:`STEM_CHARS` letters, so
+   "The location of {} is" is not a negative of "{} is located in"); seen at least ``min_count`` times (answer sets of
    one-off templates are too thin to trust); and the query is none of the edit's in-scope
    inputs.
 
@@ -51,6 +52,12 @@ STOPWORDS = frozenset(
 )
 """Function words ignored when comparing two templates' wording."""
 
+STEM_CHARS = 5
+"""Content words are compared by this many leading letters: a crude stem that makes "located",
+"location" and "locations" (or "originates" / "originally") one word. Merging unrelated words
+("counter" / "country") only costs negatives; missing a stem makes a same-relation rewording a
+wrong negative."""
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -67,7 +74,7 @@ class RelationTemplate:
     """Answer-type cluster (templates linked by a shared answer)."""
 
     def words(self) -> frozenset[str]:
-        return content_words(self.text)
+        return content_stems(self.text)
 
     def fill(self, subject: str) -> str:
         return self.text.replace(SLOT, subject, 1)
@@ -76,6 +83,11 @@ class RelationTemplate:
 def content_words(text: str) -> frozenset[str]:
     """Lower-case alphabetic words of ``text`` that are not :data:`STOPWORDS`."""
     return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+
+
+def content_stems(text: str) -> frozenset[str]:
+    """The :func:`content_words` of ``text`` cut to their first :data:`STEM_CHARS` letters."""
+    return frozenset(w[:STEM_CHARS] for w in content_words(text))
 
 
 def subject_template(text: str, subject: str | None) -> str | None:
@@ -192,7 +204,7 @@ def same_subject_queries(
             out.append([])
             continue
         own_clusters = frozenset().union(*(bank.clusters_of(t) for t in own))
-        own_words = frozenset().union(*(content_words(t) for t in own))
+        own_words = frozenset().union(*(content_stems(t) for t in own))
         banned_answers = _record_answers(rec)
         in_scope = {rec.edit_input, *(e.input for e in rec.in_scope)}
         queries: list[str] = []
@@ -212,5 +224,5 @@ def same_subject_queries(
     return out
 
 
-__all__ = ["STOPWORDS", "RelationTemplate", "TemplateBank", "content_words", "mine_templates", "record_templates",
-           "same_subject_queries", "subject_template"]
+__all__ = ["STEM_CHARS", "STOPWORDS", "RelationTemplate", "TemplateBank", "content_stems", "content_words",
+           "mine_templates", "record_templates", "same_subject_queries", "subject_template"]

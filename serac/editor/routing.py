@@ -61,17 +61,19 @@ class ScopeRouter:
         q_emb = query_embeddings if query_embeddings is not None else self.scope.embed_queries(queries)
         hits = view.search(q_emb, self.candidates())
         needs_text = self.scope.config.kind != "embedding" and self.scope.cross is not None
+        records = [[view.record_at(h.position) for h in query_hits] if needs_text else None for query_hits in hits]
+        texts = [[self.scope.edit_text(r) for r in recs] if recs is not None else [""] * len(query_hits)
+                 for recs, query_hits in zip(records, hits)]
+        cosines = [np.array([h.score for h in query_hits], dtype=np.float32) for query_hits in hits]
+        # one call for the whole batch: the cross-encoder's pairs of every query share forward passes
+        scored = self.scope.score_batch(queries, texts, cosines)
         routed = []
-        for query, query_hits in zip(queries, hits):
+        for query_hits, recs, probs in zip(hits, records, scored):
             if not query_hits:
                 routed.append(Routed(ScopeDecision(None, 0.0, False), None))
                 continue
-            records = [view.record_at(h.position) for h in query_hits] if needs_text else None
-            texts = [self.scope.edit_text(r) for r in records] if records else [""] * len(query_hits)
-            cosines = np.array([h.score for h in query_hits], dtype=np.float32)
-            probs = self.scope.score_candidates(query, texts, cosines)
             best = int(np.argmax(probs))
             score = float(probs[best])
-            record = records[best] if records else view.record_at(query_hits[best].position)
+            record = recs[best] if recs is not None else view.record_at(query_hits[best].position)
             routed.append(Routed(ScopeDecision(query_hits[best].edit_id, score, score > self.threshold), record))
         return routed

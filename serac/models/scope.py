@@ -343,13 +343,27 @@ class ScopeClassifier:
         for cands, cos in zip(candidate_edit_texts, cosines):
             if len(cands) != len(np.asarray(cos).reshape(-1)):
                 raise ValueError(f"{len(cands)} candidate edits but {np.asarray(cos).size} cosines")
+        embedded = [self.embedding.probs_from_cosine(np.asarray(cos).reshape(-1)) for cos in cosines]
         if self.config.kind == "embedding" or self.cross is None:
-            return [self.embedding.probs_from_cosine(np.asarray(cos).reshape(-1)) for cos in cosines]
-        edits = [text for cands in candidate_edit_texts for text in cands]
-        pair_queries = [q for q, cands in zip(queries, candidate_edit_texts) for _ in cands]
+            return embedded
+        crossed = self.reranked(embedded)
+        edits = [text for i in crossed for text in candidate_edit_texts[i]]
+        pair_queries = [queries[i] for i in crossed for _ in candidate_edit_texts[i]]
         flat = self.cross.score(edits, pair_queries, batch_size=batch_size)
-        bounds = np.cumsum([0] + [len(c) for c in candidate_edit_texts])
-        return [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        bounds = np.cumsum([0] + [len(candidate_edit_texts[i]) for i in crossed])
+        out = list(embedded)
+        for i, start, end in zip(crossed, bounds[:-1], bounds[1:]):
+            out[i] = flat[start:end]
+        return out
+
+    def reranked(self, embedded: Sequence[np.ndarray]) -> list[int]:
+        """Which queries the cross-encoder scores, given their candidates' embedding probabilities:
+        all of them for ``cross_encoder``; for ``rerank``, those whose best embedding probability
+        exceeds ``rerank_above`` (the rest are out of scope by the embedding alone)."""
+        if self.config.kind != "rerank":
+            return list(range(len(embedded)))
+        cut = self.config.rerank_above
+        return [i for i, p in enumerate(embedded) if p.size and float(p.max()) > cut]
 
     def save(self, directory: str | Path) -> Path:
         """Write the classifier into ``directory``, replacing it as a whole (atomically)."""

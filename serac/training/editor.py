@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from serac.config import ProjectConfig
@@ -30,7 +30,7 @@ from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
-from serac.models.scope import KINDS_WITH_CROSS, ScopeClassifier
+from serac.models.scope import KINDS_WITH_CROSS, CrossEncoderScope, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
 from serac.tasks import TaskContext, by_task, mixture_name
 from serac.training.distributed import current_context, on_main
@@ -116,19 +116,30 @@ def train_scope(
     config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
     hooks: Sequence[TrainHook] = (),
 ) -> tuple[ScopeClassifier, dict[str, TrainResult | None]]:
+    """Train (or reuse) ``work_dir/scope``: the embedding part, then the cross-encoder for the kinds
+    that have one. A stored embedding-only classifier is reused when the kind now wants a
+    cross-encoder: only the cross-encoder is trained (on hard negatives from that embedding)."""
     device = resolve_device(config.editor.device)
     out = work_dir / SCOPE_DIR
-    if (out / CONFIG_FILE).exists():
-        return ScopeClassifier.load(out, device=device), {"scope_embedding": None}
-    scope = ScopeClassifier.from_config(config.scope, device=device)
     tc = config.training
-    results: dict[str, TrainResult | None] = {
-        "scope_embedding": train_scope_part(
+    results: dict[str, TrainResult | None] = {}
+    if (out / CONFIG_FILE).exists():
+        if config.scope.kind not in KINDS_WITH_CROSS or (out / ScopeClassifier.CROSS_DIR).is_dir():
+            return ScopeClassifier.load(out, device=device), {"scope_embedding": None}
+        stored = ScopeClassifier.load(out, device=device, kind="embedding")
+        log.info("%s: reusing the trained embedding; training the %s cross-encoder", out, config.scope.kind)
+        cross = CrossEncoderScope.from_pretrained(config.scope.encoder, max_length=config.scope.max_length)
+        scope = ScopeClassifier(replace(stored.config, kind=config.scope.kind, top_k=config.scope.top_k,
+                                        rerank_above=config.scope.rerank_above),
+                                stored.embedding, cross).to(device)
+        results["scope_embedding"] = None
+    else:
+        scope = ScopeClassifier.from_config(config.scope, device=device)
+        results["scope_embedding"] = train_scope_part(
             scope, "embedding", train, val, tc.scope, work_dir / "checkpoints" / "scope_embedding",
             hard_negatives=tc.hard_negatives, relation_negatives=tc.relation_negatives,
             threshold=config.editor.threshold, hooks=hooks,
         )
-    }
     if config.scope.kind in KINDS_WITH_CROSS:
         results["scope_cross"] = train_scope_part(
             scope, "cross", train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",

@@ -24,6 +24,9 @@ class ScopePair:
     """Index of the edit in the record list."""
     query: str
     in_scope: bool
+    hard: bool = False
+    """A generated negative (nearest other edit, same-subject / other-relation query), not one of
+    the dataset's own out-of-scope queries: losses weigh the two kinds separately."""
 
 
 def scope_pairs(
@@ -43,19 +46,19 @@ def scope_pairs(
     for i, rec in enumerate(records):
         positives = {rec.edit_input, *(e.input for e in rec.in_scope)}
         pairs.extend(ScopePair(i, q, True) for q in sorted(positives))
-        negatives = [e.input for e in rec.out_of_scope]
+        negatives = [(e.input, False) for e in rec.out_of_scope]
         if extra_negatives is not None:
-            negatives.extend(extra_negatives[i])
+            negatives.extend((q, True) for q in extra_negatives[i])
         for j in (neighbours[i] if neighbours is not None else ()):
             if j != i and records[j].edit_id != rec.edit_id:
                 other = records[j]
-                negatives.append(other.edit_input)
-                negatives.extend(e.input for e in other.in_scope[:1])
+                negatives.append((other.edit_input, True))
+                negatives.extend((e.input, True) for e in other.in_scope[:1])
         seen: set[str] = set()
-        for q in negatives:
+        for q, hard in negatives:
             if q not in positives and q not in seen:
                 seen.add(q)
-                pairs.append(ScopePair(i, q, False))
+                pairs.append(ScopePair(i, q, False, hard))
     return pairs
 
 

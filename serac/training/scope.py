@@ -7,7 +7,10 @@ and, for the embedding classifier, in-batch negatives (every other edit of the
 batch against each positive query). Positives, explicit negatives and
 in-batch negatives are averaged separately and weighted equally
 (:func:`explicit_and_inbatch_bce`), so neither can the negative majority drown
-the positives nor the easy in-batch negatives the hard ones.
+the positives nor the easy in-batch negatives the hard ones. The cross-encoder
+(kinds ``rerank`` and ``cross_encoder``) reads aligned pairs; its loss weighs
+positives, generated negatives and the dataset's locality queries equally
+(:func:`positive_hard_easy_bce`).
 """
 
 from __future__ import annotations
@@ -190,12 +193,24 @@ def explicit_and_inbatch_bce(logits: torch.Tensor, targets: torch.Tensor) -> tor
     return torch.stack(terms).mean()
 
 
+def positive_hard_easy_bce(logits: torch.Tensor, pairs: Sequence[ScopePair]) -> torch.Tensor:
+    """BCE of aligned pairs as the mean of three terms: positives, generated (hard) negatives and the
+    dataset's own out-of-scope queries; a term absent from the batch drops out. The generated
+    negatives (nearest other edits, same-subject / other-relation queries) are a few per edit
+    beside many easy locality queries: in one negative term they would barely count."""
+    losses = F.binary_cross_entropy_with_logits(
+        logits, torch.tensor([float(p.in_scope) for p in pairs], device=logits.device), reduction="none")
+    kinds = [[p.in_scope for p in pairs], [not p.in_scope and p.hard for p in pairs],
+             [not p.in_scope and not p.hard for p in pairs]]
+    masks = [torch.tensor(k, dtype=torch.bool, device=logits.device) for k in kinds]
+    return torch.stack([losses[m].mean() for m in masks if m.any()]).mean()
+
+
 def _cross_loss(cross: CrossEncoderScope, setup: ScopeSetup):
     def loss_fn(indices: list[int]) -> torch.Tensor:
         batch = [setup.pairs[i] for i in indices]
         logits = cross.logits([setup.edit_texts[p.edit] for p in batch], [p.query for p in batch])
-        targets = torch.tensor([float(p.in_scope) for p in batch], device=logits.device)
-        return balanced_bce(logits, targets)
+        return positive_hard_easy_bce(logits, batch)
 
     return loss_fn
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serac.data.relations import content_words, mine_templates, same_subject_queries, subject_template
+from serac.data.relations import content_stems, content_words, mine_templates, same_subject_queries, subject_template
 from serac.data.schema import EditRecord, Example
 
 
@@ -73,6 +73,17 @@ def test_shared_content_words_ban_the_template():
     edit = _fact("Space Needle", "Who was the architect behind {}?", "Paris", "Seattle")
     [queries] = same_subject_queries([edit], mine_templates(_world()), per_edit=5, seed=0)
     assert "The architect of Space Needle is" not in queries
+
+
+def test_a_reworded_relation_is_banned_by_its_word_stems():
+    # "location" is not "located", but it is the same relation: a negative there would be a wrong label
+    world = [*_world(), _fact("Tate Modern", "The location of {} is", "Oslo", "Vienna"),
+             _fact("Prado", "The location of {} is", "Lisbon", "Madrid")]
+    bank = mine_templates(world)
+    assert content_stems("The location of {} is") == content_stems("{} is located in") == {"locat"}
+    edit = _fact("Space Needle", "{} is located in", "Tokyo", "Seattle")
+    [queries] = same_subject_queries([edit], bank, per_edit=10, seed=0)
+    assert "The location of Space Needle is" not in queries and queries
 
 
 def test_generator_is_deterministic_and_independent_of_record_order():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny import minilm_tokenizer, tiny_bert_config
 
-from serac.config import ScopeConfig
+from serac.config import ConfigError, ScopeConfig
 from serac.data.schema import EditRecord
 from serac.edit_text import format_edit
 from serac.models.artifacts import ArtifactError
@@ -123,6 +123,28 @@ def test_score_candidates_uses_the_configured_scorer(kind):
     assert clf.score_candidates(QUERIES[0], [], np.zeros(0)).shape == (0,)
     with pytest.raises(ValueError, match="3 candidate edits but 2 cosines"):
         clf.score_candidates(QUERIES[0], EDITS, cosines[:2])
+
+
+def test_rerank_sends_only_queries_above_rerank_above_to_the_cross_encoder(monkeypatch):
+    clf = ScopeClassifier(ScopeConfig(kind="rerank", rerank_above=0.3), tiny_embedding(), tiny_cross())
+    high = np.array([0.9, 0.6], dtype=np.float32)  # best embedding probability 0.92: ambiguous, reranked
+    low = np.array([0.4, 0.1], dtype=np.float32)  # best 0.12: out of scope by the embedding alone
+    assert clf.embedding.probs_from_cosine(low).max() <= 0.3 < clf.embedding.probs_from_cosine(high).max()
+    pairs: list[tuple[str, str]] = []
+    score = clf.cross.score
+
+    def spy(edits, queries, batch_size=64):
+        pairs.extend(zip(edits, queries))
+        return score(edits, queries, batch_size)
+
+    monkeypatch.setattr(clf.cross, "score", spy)
+    out = clf.score_batch(QUERIES[:3], [EDITS[:2], EDITS[1:], EDITS[:2]], [high, low, high])
+    assert pairs == [(EDITS[0], QUERIES[0]), (EDITS[1], QUERIES[0]), (EDITS[0], QUERIES[2]), (EDITS[1], QUERIES[2])]
+    np.testing.assert_allclose(out[0], score(EDITS[:2], [QUERIES[0]] * 2), atol=1e-6)
+    np.testing.assert_allclose(out[2], score(EDITS[:2], [QUERIES[2]] * 2), atol=1e-6)
+    np.testing.assert_array_equal(out[1], clf.embedding.probs_from_cosine(low))
+    with pytest.raises(ConfigError, match="rerank_above"):
+        ScopeConfig(kind="rerank", rerank_above=1.0)
 
 
 def test_classifier_delegates_embedding_to_its_embedding_scope():

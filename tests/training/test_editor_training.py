@@ -124,3 +124,23 @@ def test_a_task_without_a_judge_trains_none_and_one_component_alone_is_possible(
     assert recorder.calls == ["scope"] and set(only.results) == {"scope_embedding", "scope_cross"}
     with pytest.raises(ValueError, match="unknown components"):
         train_components(config, TrainingData(records, [], records), tmp_path, only=("decoder",))
+
+
+def test_a_trained_embedding_scope_is_reused_when_the_kind_gains_a_cross_encoder(tmp_path, config):
+    import numpy as np
+
+    from serac.training.editor import train_scope
+
+    records = synthetic_edits(12, seed=3)
+    train, val = records[:9], records[9:]
+    embedding_only, first = train_scope(config, train, val, tmp_path)
+    assert first["scope_embedding"].steps == 2 and "scope_cross" not in first
+    rerank = replace(config, scope=replace(config.scope, kind="rerank", top_k=3, rerank_above=0.1))
+    scope, second = train_scope(rerank, train, val, tmp_path)
+    assert second["scope_embedding"] is None and second["scope_cross"].steps == 2
+    assert (tmp_path / "scope" / "cross" / "model.safetensors").is_file()
+    assert scope.config.kind == "rerank" and scope.config.rerank_above == 0.1
+    queries = [r.edit_input for r in records]
+    np.testing.assert_array_equal(scope.embed_queries(queries), embedding_only.embed_queries(queries))
+    again, third = train_scope(rerank, train, val, tmp_path)
+    assert third == {"scope_embedding": None} and again.cross is not None and again.config == scope.config

@@ -80,3 +80,6 @@ def test_extra_negatives_join_the_pairs_and_upsampled_copies_are_no_hard_negativ
     # edit 2 is a copy of edit 0: its inputs are positives of edit 0, never its hard negatives
     assert neg0 == ["Who leads France?", "Where did Boris Johnson study?", "Capital of Peru?",
                     "What is Peru's capital?"]
+    # the dataset's own out-of-scope query is easy; generated ones (extra, nearest edits) are hard
+    assert [p.hard for p in pairs if p.edit == 0 and not p.in_scope] == [False, True, True, True]
+    assert not any(p.hard for p in pairs if p.in_scope)

@@ -5,7 +5,15 @@ from serac.config import ScopeConfig, TrainConfig
 from serac.data.synthetic import synthetic_edits
 from serac.models.encoder import TextEncoder
 from serac.models.scope import CrossEncoderScope, EmbeddingScope, ScopeClassifier
-from serac.training.scope import SCOPE_PARTS, balanced_bce, explicit_and_inbatch_bce, inbatch_targets, train_scope_part
+from serac.training.examples import ScopePair
+from serac.training.scope import (
+    SCOPE_PARTS,
+    balanced_bce,
+    explicit_and_inbatch_bce,
+    inbatch_targets,
+    positive_hard_easy_bce,
+    train_scope_part,
+)
 
 
 def test_balanced_bce_weights_classes_equally():
@@ -66,3 +74,20 @@ def test_hard_negatives_weigh_a_third_of_the_loss_whatever_the_batch_size():
         assert explicit_and_inbatch_bce(logits, targets) == pytest.approx(float(pos + hard + easy) / 3, rel=1e-5)
         # the matrix-wide balanced loss lets the n^2 easy cells dilute the hard one
         assert balanced_bce(logits, targets) < explicit_and_inbatch_bce(logits, targets)
+
+
+def test_cross_loss_weighs_generated_negatives_a_third_however_few_they_are():
+    import torch.nn.functional as F
+
+    pairs = ([ScopePair(0, "rephrase", True)] + [ScopePair(0, "same subject", False, hard=True)]
+             + [ScopePair(0, f"locality {i}", False) for i in range(30)])
+    logits = torch.tensor([6.0, 1.0] + [-6.0] * 30)  # the one generated negative is wrong
+    bce = F.binary_cross_entropy_with_logits
+    expected = (bce(torch.tensor(6.0), torch.tensor(1.0)) + bce(torch.tensor(1.0), torch.tensor(0.0))
+                + bce(torch.tensor(-6.0), torch.tensor(0.0))) / 3
+    assert positive_hard_easy_bce(logits, pairs) == pytest.approx(float(expected), rel=1e-5)
+    targets = torch.tensor([float(p.in_scope) for p in pairs])
+    assert balanced_bce(logits, targets) < positive_hard_easy_bce(logits, pairs)  # diluted by the 30 easy ones
+    no_hard = positive_hard_easy_bce(logits[[0, 2]], [pairs[0], pairs[2]])
+    assert no_hard == pytest.approx(float(bce(torch.tensor(6.0), torch.tensor(1.0))
+                                          + bce(torch.tensor(-6.0), torch.tensor(0.0))) / 2, rel=1e-5)
