@@ -67,6 +67,10 @@ class TrainingConfig:
     """Counterfactual training: variants per example with another edit's label as edit label and
     target (``serac.training.examples.label_swap_examples``); teaches copying over memorising."""
     scope: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-5, batch_size=32))
+    """The scope classifier's embedding part (every scope kind has one)."""
+    scope_cross: TrainConfig = field(default_factory=lambda: TrainConfig(lr=5e-5, batch_size=32))
+    """Its cross-encoder (scope kinds ``rerank`` and ``cross_encoder``): one aligned pair per example,
+    where the embedding sees a whole in-batch matrix, so it needs more steps of its own."""
     counterfactual: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
     base: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
 

@@ -146,8 +146,9 @@ def canary_scores(scope: ScopeClassifier, canaries: Canaries, records: Sequence[
     """Scope probability ``[n_edits, n_canaries]`` of each canary against each edit alone.
 
     The embedding kind scores from the cosine, as routing does, in one matrix product; the
-    cross-encoder kinds run :meth:`ScopeClassifier.score_batch` on every (canary, edit) pair
-    (about a second per edit for 2,000 canaries on a CPU).
+    cross-encoder kinds run :meth:`ScopeClassifier.score_batch` on the (canary, edit) pairs
+    (every pair for ``cross_encoder``, about a second per edit for 2,000 canaries on a CPU;
+    those above ``scope.rerank_above`` by embedding for ``rerank``), exactly as routing scores them.
     """
     cosines = np.asarray(edit_embeddings, np.float32) @ canaries.embeddings.T
     if scope.config.kind == "embedding" or scope.cross is None:

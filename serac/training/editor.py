@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from serac.config import ProjectConfig
+from serac.config import ProjectConfig, ScopeConfig
 from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
@@ -124,14 +124,16 @@ def train_scope(
     tc = config.training
     results: dict[str, TrainResult | None] = {}
     if (out / CONFIG_FILE).exists():
-        if config.scope.kind not in KINDS_WITH_CROSS or (out / ScopeClassifier.CROSS_DIR).is_dir():
-            return ScopeClassifier.load(out, device=device), {"scope_embedding": None}
+        has_cross = (out / ScopeClassifier.CROSS_DIR).is_dir()
+        if config.scope.kind not in KINDS_WITH_CROSS or has_cross:
+            # with both parts loaded whatever the stored kind, so that a kind switch keeps the cross-encoder
+            stored = ScopeClassifier.load(out, device=device, kind="rerank" if has_cross else "embedding")
+            return _with_routing(stored, config, out), {"scope_embedding": None}
         stored = ScopeClassifier.load(out, device=device, kind="embedding")
         log.info("%s: reusing the trained embedding; training the %s cross-encoder", out, config.scope.kind)
         cross = CrossEncoderScope.from_pretrained(config.scope.encoder, max_length=config.scope.max_length)
-        scope = ScopeClassifier(replace(stored.config, kind=config.scope.kind, top_k=config.scope.top_k,
-                                        rerank_above=config.scope.rerank_above),
-                                stored.embedding, cross).to(device)
+        scope = ScopeClassifier(_routing_of(stored.config, config, config.scope.kind), stored.embedding, cross)
+        scope.to(device)
         results["scope_embedding"] = None
     else:
         scope = ScopeClassifier.from_config(config.scope, device=device)
@@ -142,12 +144,31 @@ def train_scope(
         )
     if config.scope.kind in KINDS_WITH_CROSS:
         results["scope_cross"] = train_scope_part(
-            scope, "cross", train, val, tc.scope, work_dir / "checkpoints" / "scope_cross",
+            scope, "cross", train, val, tc.scope_cross, work_dir / "checkpoints" / "scope_cross",
             hard_negatives=tc.hard_negatives, relation_negatives=tc.relation_negatives,
             threshold=config.editor.threshold, hooks=hooks,
         )
     on_main(current_context(), lambda: scope.save(out))
     return scope, results
+
+
+def _routing_of(stored: ScopeConfig, config: ProjectConfig, kind: str) -> ScopeConfig:
+    """``stored`` (what the weights were trained with) with ``config``'s routing settings, which need no training."""
+    scope = config.scope
+    return replace(stored, kind=kind, top_k=scope.top_k, rerank_above=scope.rerank_above,
+                   max_cross_candidates=scope.max_cross_candidates)
+
+
+def _with_routing(scope: ScopeClassifier, config: ProjectConfig, out: Path) -> ScopeClassifier:
+    """A reused classifier takes the configured kind and routing settings (candidates, rerank cut-off), saved
+    when they changed. A stored cross-encoder is kept when the kind no longer uses it (switching back is free);
+    the caller has trained one before any kind that needs it gets here."""
+    routed = _routing_of(scope.config, config, config.scope.kind)
+    if routed == scope.config:
+        return scope
+    scope = ScopeClassifier(routed, scope.embedding, scope.cross)
+    on_main(current_context(), lambda: scope.save(out))
+    return scope
 
 
 def train_counterfactual_model(

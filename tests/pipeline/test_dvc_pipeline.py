@@ -42,7 +42,8 @@ def project(tmp_path) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["raw_root"] = str(tmp_path / "raw")
     params["data"]["splits"] = {"train": 0.6, "val": 0.2, "test": 0.2}
-    params["training"].update({"dataset": "syn", "mixture": {"syn": 1.0}, "hard_negatives": 1, "scope": dict(TINY), "counterfactual": dict(TINY),
+    params["training"].update({"dataset": "syn", "mixture": {"syn": 1.0}, "hard_negatives": 1, "scope": dict(TINY),
+                               "scope_cross": dict(TINY), "counterfactual": dict(TINY),
                                "base": dict(TINY)})
     params["counterfactual"]["decoder_layers"] = 1
     params["base"]["decoder_layers"] = 1

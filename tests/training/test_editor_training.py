@@ -33,7 +33,7 @@ def config(tmp_path) -> ProjectConfig:
         counterfactual=replace(cfg.counterfactual, decoder_layers=1),
         base=replace(cfg.base, decoder_layers=1),
         editor=replace(cfg.editor, device="cpu"),
-        training=TrainingConfig(scope=STEPS, counterfactual=STEPS, base=STEPS, hard_negatives=1),
+        training=TrainingConfig(scope=STEPS, scope_cross=STEPS, counterfactual=STEPS, base=STEPS, hard_negatives=1),
     )
 
 
@@ -129,6 +129,7 @@ def test_a_task_without_a_judge_trains_none_and_one_component_alone_is_possible(
 def test_a_trained_embedding_scope_is_reused_when_the_kind_gains_a_cross_encoder(tmp_path, config):
     import numpy as np
 
+    from serac.models.scope import ScopeClassifier
     from serac.training.editor import train_scope
 
     records = synthetic_edits(12, seed=3)
@@ -144,3 +145,10 @@ def test_a_trained_embedding_scope_is_reused_when_the_kind_gains_a_cross_encoder
     np.testing.assert_array_equal(scope.embed_queries(queries), embedding_only.embed_queries(queries))
     again, third = train_scope(rerank, train, val, tmp_path)
     assert third == {"scope_embedding": None} and again.cross is not None and again.config == scope.config
+    # routing settings and the kind need no training: a reused classifier takes them (and keeps its cross-encoder)
+    wider = replace(rerank, scope=replace(rerank.scope, top_k=4, rerank_above=0.3))
+    assert train_scope(wider, train, val, tmp_path)[0].config == replace(scope.config, top_k=4, rerank_above=0.3)
+    assert ScopeClassifier.load(tmp_path / "scope").config.rerank_above == 0.3
+    plain = train_scope(config, train, val, tmp_path)[0]
+    assert plain.config.kind == "embedding" and plain.cross is not None
+    assert train_scope(rerank, train, val, tmp_path)[1] == {"scope_embedding": None}  # nothing retrained
