@@ -124,10 +124,11 @@ def train_scope(
     tc = config.training
     results: dict[str, TrainResult | None] = {}
     if (out / CONFIG_FILE).exists():
-        has_cross = (out / ScopeClassifier.CROSS_DIR).is_dir()
-        if config.scope.kind not in KINDS_WITH_CROSS or has_cross:
-            # with both parts loaded whatever the stored kind, so that a kind switch keeps the cross-encoder
-            stored = ScopeClassifier.load(out, device=device, kind="rerank" if has_cross else "embedding")
+        cross_dir = out / ScopeClassifier.CROSS_DIR
+        if config.scope.kind not in KINDS_WITH_CROSS or cross_dir.is_dir():
+            stored = ScopeClassifier.load(out, device=device)
+            if stored.cross is None and cross_dir.is_dir():  # stored as embedding: keep its cross-encoder too
+                stored.cross = CrossEncoderScope.load(cross_dir, device)
             return _with_routing(stored, config, out), {"scope_embedding": None}
         stored = ScopeClassifier.load(out, device=device, kind="embedding")
         log.info("%s: reusing the trained embedding; training the %s cross-encoder", out, config.scope.kind)
