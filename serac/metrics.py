@@ -1,6 +1,7 @@
 """Pure metric functions, as the SERAC paper defines them.
 
 - Edit Success (ES): accuracy of the edited model on in-scope inputs.
+  ES-contains is the free-form variant: the label occurs in the answer.
 - Drawdown (DD): for generative tasks, the fraction of out-of-scope inputs whose
   prediction changed against the unedited base model; for true/false tasks, the
   drop in accuracy on out-of-scope inputs.
@@ -29,6 +30,28 @@ def normalize_answer(text: str | None) -> str:
 
 def exact_match(prediction: str | None, gold: str | None) -> bool:
     return normalize_answer(prediction) == normalize_answer(gold)
+
+
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+def _words(text: str | None) -> str:
+    return " ".join(_NON_WORD.sub(" ", normalize_answer(text)).split())
+
+
+def contains_match(prediction: str | None, gold: str | None) -> bool:
+    """The gold answer's words occur, in order and whole, in the prediction (free-form answers:
+    "The prime minister is Boris Johnson." contains "Boris Johnson"; "Johnsonville" does not)."""
+    gold_words = _words(gold)
+    return bool(gold_words) and f" {gold_words} " in f" {_words(prediction)} "
+
+
+def contains_accuracy(predictions: Sequence[str | None], golds: Sequence[str | None]) -> float:
+    """Fraction of predictions that contain their gold answer (:func:`contains_match`); NaN for none."""
+    _same_length(predictions, golds)
+    if not predictions:
+        return float("nan")
+    return float(np.mean([contains_match(p, g) for p, g in zip(predictions, golds)]))
 
 
 def accuracy(predictions: Sequence[str | None], golds: Sequence[str | None]) -> float:

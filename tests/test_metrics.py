@@ -6,6 +6,8 @@ import pytest
 from serac.metrics import (
     accuracy,
     auroc,
+    contains_accuracy,
+    contains_match,
     drawdown_accuracy,
     drawdown_changed,
     edit_success,
@@ -56,3 +58,24 @@ def test_latency_summary():
     out = latency_summary([0.001] * 99 + [0.1])
     assert out["p50_ms"] == pytest.approx(1.0)
     assert out["p99_ms"] > 1.0
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "expected"),
+    [
+        ("The capital of France is Paris.", "Paris", True),
+        ("Paris", "paris", True),
+        ("It is in São Paulo, Brazil", "São Paulo", True),
+        ("Parisian food", "Paris", False),  # whole words only
+        ("Johnson, Boris", "Boris Johnson", False),  # in order
+        ("anything", "", False),  # an empty label matches nothing
+        (None, "Paris", False),
+    ],
+)
+def test_contains_match(prediction, gold, expected):
+    assert contains_match(prediction, gold) is expected
+
+
+def test_contains_accuracy():
+    assert contains_accuracy(["a Paris b", "Rome"], ["paris", "Milan"]) == 0.5
+    assert math.isnan(contains_accuracy([], []))

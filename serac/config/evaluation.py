@@ -52,6 +52,13 @@ class EvaluationConfig:
     distractor_splits: tuple[str, ...] = ("val", "train")
     """Splits (of the evaluated dataset) whose edits fill memories larger than its test split
     (never queried); empty: such k are skipped."""
+    counterfactual_variants: tuple[str, ...] = ()
+    """SERAC again, with the same scope classifier and threshold but another counterfactual model,
+    on the same groups (method ``serac_<kind>``): ``in_context`` (the causal base LM with the edit
+    in its prompt; needs ``base.kind: causal``)."""
+    base_cache_dir: str | None = None
+    """Keep the frozen base model's answers here across runs (``serac.models.answer_cache``: one
+    file per model, settings and weights); None: in memory for one run only."""
     same_subject_per_edit: int = 2
     """Same-subject / other-relation locality queries added per test edit (``serac.evaluation.locality``)."""
 
@@ -74,6 +81,10 @@ class EvaluationConfig:
             raise ConfigError(f"evaluation.baselines: unknown {unknown}; expected some of {list(EVALUATION_BASELINES)}")
         if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.tune_ks):
             raise ConfigError(f"evaluation.tune_ks: positive integers expected, got {list(self.tune_ks)}")
+        bad_variants = sorted(set(self.counterfactual_variants) - {"in_context"})
+        if bad_variants:
+            raise ConfigError(f"evaluation.counterfactual_variants: unknown {bad_variants}; expected some of "
+                              "['in_context']")
         if self.same_subject_per_edit < 0:
             raise ConfigError("evaluation.same_subject_per_edit must be >= 0")
         bad = sorted(set(self.distractor_splits) - {"train", "val"})

@@ -37,12 +37,16 @@ class ScopeConfig:
             raise ConfigError(f"scope.rerank_above must be in [0, 1), got {self.rerank_above}")
 
 
+COUNTERFACTUAL_KINDS = ("seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier", "in_context")
+
+
 @dataclass(frozen=True)
 class CounterfactualConfig:
     kind: str = "seq2seq"
     """``seq2seq``, ``seq2seq_copy`` (with a pointer-generator copy head), ``causal`` (generative),
-    ``causal_lora`` (a pretrained causal LM such as ``smollm2`` with trained LoRA adapters)
-    or ``classifier`` (true/false tasks)."""
+    ``causal_lora`` (a pretrained causal LM such as ``smollm2`` with trained LoRA adapters),
+    ``classifier`` (true/false tasks) or ``in_context`` (no weights: the causal base LM answers
+    with the edit in its prompt)."""
     name_or_path: str = "minilm"
     """``minilm`` builds an EncoderDecoderModel warm-started from the packaged MiniLM."""
     template: str = "{edit_input} {edit_label} [SEP] {query}"
@@ -54,9 +58,12 @@ class CounterfactualConfig:
     """For the MiniLM default: keep only this many decoder layers (None = all 6)."""
     labels: tuple[str, ...] = ("false", "true")
     """Class names of the classifier kind."""
+    in_context_template: str | None = None
+    """``in_context``: the prompt (fields edit_input, edit_label, query) the base LM answers;
+    None: :data:`serac.models.in_context.DEFAULT_TEMPLATE`."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier"):
+        if self.kind not in COUNTERFACTUAL_KINDS:
             raise ConfigError(f"counterfactual.kind: unknown {self.kind!r}")
 
 

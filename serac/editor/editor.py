@@ -26,7 +26,8 @@ from serac.memory import EditMemory
 from serac.memory.audit import AuditContext, with_reason
 from serac.models.artifacts import ArtifactError, ArtifactVersionError, library_versions, read_json
 from serac.models.base import BaseModel
-from serac.models.counterfactual import CounterfactualModel
+from serac.models.counterfactual import Counterfactual
+from serac.models.in_context import load_counterfactual
 from serac.models.scope import ScopeClassifier
 
 EDITOR_FORMAT_VERSION = 1
@@ -54,7 +55,7 @@ class SeracEditor:
     def __init__(
         self,
         scope: ScopeClassifier,
-        counterfactual: CounterfactualModel,
+        counterfactual: Counterfactual,
         base: BaseModel,
         memory: EditMemory,
         config: EditorConfig = EditorConfig(),
@@ -214,7 +215,7 @@ class SeracEditor:
         if base is None:
             base = build_base_model_from_meta(meta.get("base"), directory / "base", config.device, build_base_model)
         scope = ScopeClassifier.load(directory / "scope", device=config.device)
-        counterfactual = CounterfactualModel.load(directory / "counterfactual", device=config.device)
+        counterfactual = load_counterfactual(directory / "counterfactual", config.device, base)
         if memory_root is None:
             if not meta["memory"].get("included", True):
                 raise ArtifactError(f"{directory}: editor saved without memory; pass memory_root")

@@ -13,9 +13,9 @@ from serac.config import ProjectConfig
 from serac.editor.editor import SeracEditor
 from serac.memory import EditMemory
 from serac.models.base import BaseModel, build_base_model
-from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
 from serac.models.hub import OFFLINE_DEFAULT
+from serac.models.in_context import load_counterfactual
 from serac.models.scope import ScopeClassifier
 
 BASE_DIR, SCOPE_DIR, COUNTERFACTUAL_DIR = "base", "scope", "counterfactual"
@@ -38,5 +38,6 @@ def assemble_editor(config: ProjectConfig, work_dir: str | Path, memory: EditMem
     work_dir = Path(work_dir)
     device = resolve_device(config.editor.device)
     scope = ScopeClassifier.load(work_dir / SCOPE_DIR, device=device)
-    counterfactual = CounterfactualModel.load(work_dir / COUNTERFACTUAL_DIR, device=device)
-    return SeracEditor(scope, counterfactual, load_base(config, work_dir), memory, config.editor)
+    base = load_base(config, work_dir)
+    counterfactual = load_counterfactual(work_dir / COUNTERFACTUAL_DIR, device, base)
+    return SeracEditor(scope, counterfactual, base, memory, config.editor)

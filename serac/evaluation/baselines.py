@@ -28,6 +28,7 @@ from serac.evaluation.protocol import MethodSpec, ProtocolOptions, evaluate_edit
 from serac.evaluation.results import MethodResult
 from serac.memory import AddResult, EditMemory
 from serac.models.base import BaseModel, HFBaseModel
+from serac.models.counterfactual import Counterfactual
 from serac.models.encoder import TextEncoder
 from serac.models.optim import StepSampler, autocast_context, lr_at
 from serac.models.seq2seq import TextToText
@@ -273,18 +274,23 @@ def evaluate_all(
     distractors: Sequence[EditRecord] = (),
     locality_kinds: Mapping[str, str] | None = None,
     default_kind: str = "dataset",
+    variants: Mapping[str, Counterfactual] | None = None,
 ) -> list[MethodResult]:
     """SERAC and the configured baselines on the same groups, sharing the base model's cached answers.
 
     ``encoder`` (lookup baseline) defaults to the untrained backbone the editor's scope
     classifier was built from (``scope.encoder`` in its config), loaded once. ``distractors``,
     ``locality_kinds`` and ``default_kind`` as for :func:`~serac.evaluation.protocol.evaluate_editor`.
+    ``variants`` (method name -> counterfactual model) are SERAC again with the same scope
+    classifier, threshold and base model but another counterfactual model (``serac_in_context``).
     """
     if encoder is None and "lu" in config.baselines:
         scope_cfg = editor.scope.config
         encoder = TextEncoder.from_pretrained(scope_cfg.encoder, max_length=scope_cfg.max_length)
         encoder.to(editor.scope.embedding.encoder.device)
-    methods = [serac_method(editor)] + baseline_methods(editor.base, config, encoder=encoder,
+    methods = [serac_method(editor)] + [serac_method(editor, name=name, counterfactual=cf)
+                                        for name, cf in (variants or {}).items()]
+    methods += baseline_methods(editor.base, config, encoder=encoder,
                                                         memory_config=editor.memory.config, ft_pairs=ft_pairs)
     base_answers = BaseAnswers(editor.base, config.batch_size)
     options = ProtocolOptions.of(config, work_dir=work_dir, progress=progress)

@@ -59,9 +59,8 @@ class BaseAnswers:
 
     def __call__(self, queries: Sequence[str]) -> list[str]:
         missing = [q for q in dict.fromkeys(queries) if q not in self.cache]
-        for start in range(0, len(missing), self.batch_size):
-            chunk = missing[start : start + self.batch_size]
-            self.cache.update(zip(chunk, self.base.predict(chunk)))
+        if missing:  # in one call: the base model batches them itself (a causal LM by length)
+            self.cache.update(zip(missing, self.base.predict(missing)))
         return [self.cache[q] for q in queries]
 
 

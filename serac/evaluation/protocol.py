@@ -61,6 +61,7 @@ from serac.evaluation.groups import (
 from serac.evaluation.results import KMetrics, KSpec, MethodResult
 from serac.memory import EditMemory
 from serac.models.base import BaseModel
+from serac.models.counterfactual import Counterfactual
 from serac.tasks.scorers import Scorer, scorer_for_dd_kind
 
 __all__ = [
@@ -109,16 +110,18 @@ class MethodSpec:
 
 
 def serac_method(
-    editor: SeracEditor, *, name: str = "serac", threshold: float | None = None, memory_config: MemoryConfig | None = None
+    editor: SeracEditor, *, name: str = "serac", threshold: float | None = None, memory_config: MemoryConfig | None = None,
+    counterfactual: Counterfactual | None = None,
 ) -> MethodSpec:
-    """Run ``editor``'s loaded models with a fresh memory per group (models are shared, never reloaded)."""
+    """Run ``editor``'s loaded models with a fresh memory per group (models are shared, never reloaded);
+    ``counterfactual`` replaces the editor's own (a variant measured on the same groups)."""
     config = (editor.config if threshold is None
               else dataclasses.replace(editor.config, threshold=threshold, threshold_by_size=()))
     mem_config = memory_config or editor.memory.config
 
     def factory(root: Path) -> SeracEditor:
         memory = EditMemory.open(root, dataclasses.replace(mem_config, root=str(root)))
-        return SeracEditor(editor.scope, editor.counterfactual, editor.base, memory, config)
+        return SeracEditor(editor.scope, counterfactual or editor.counterfactual, editor.base, memory, config)
 
     return MethodSpec(name, factory, editor.base, config.threshold, threshold_by_size=config.threshold_by_size)
 
@@ -312,10 +315,10 @@ def _evaluate_group(spec: MethodSpec, group: list[EditRecord], root: Path, base_
                     kind_of: Callable[[str], str] = lambda q: "dataset") -> None:
     scored = _edited(spec, group, root, distractors)
     q = scored.queries
+    base = base_answers([x for x, _ in q.out])  # first: in full batches (a cached base then serves the method's)
     answers = _timed_predict(scored.method, q.distinct(), batch_size, pool.latency)
     pool.edit += [(x, answers[x].answer, gold) for x, gold in q.edit]
     pool.rephrase += [(x, answers[x].answer, gold) for x, gold in q.rephrase]
-    base = base_answers([x for x, _ in q.out])
     pool.out += [(x, answers[x].answer, b, gold) for (x, gold), b in zip(q.out, base)]
     pool.out_kinds += [kind_of(x) for x, _ in q.out]
     if spec.threshold is not None:

@@ -44,12 +44,14 @@ def locality_kinds(results: Sequence[MethodResult]) -> list[str]:
 def results_table(results: Sequence[MethodResult], title: str = "SERAC evaluation") -> Table:
     """One row per method and k; a skipped method gets one ``skipped`` row, its reason goes in the caption.
 
-    With more than one locality kind, DD is also shown per kind (``DD <kind>``)."""
+    With more than one locality kind, DD is also shown per kind (``DD <kind>``); the factors or
+    variants of ES a scorer reports (``ES-contains``, ConvSent's ``ES-sentiment``) get a column each."""
     table = Table(title=title)
     kinds = locality_kinds(results)
     kinds = kinds if len(kinds) > 1 else []
-    columns = [("method", "left"), ("k", "right"), ("groups", "right"), ("ES", "right"), ("ES-edit", "right"),
-               ("ES-rephrase", "right"), ("DD", "right"), *((f"DD {k}", "right") for k in kinds),
+    parts = sorted({p for r in results for m in r.per_k for p in m.es_parts})
+    columns = [("method", "left"), ("k", "right"), ("groups", "right"), ("ES", "right"),
+               *((f"ES-{p}", "right") for p in parts), ("ES-edit", "right"), ("ES-rephrase", "right"), ("DD", "right"), *((f"DD {k}", "right") for k in kinds),
                ("recall", "right"), ("FPR", "right"), ("AUROC", "right"), ("p50 ms", "right")]
     for name, justify in columns:
         table.add_column(name, justify=justify)
@@ -63,7 +65,8 @@ def results_table(results: Sequence[MethodResult], title: str = "SERAC evaluatio
             continue
         for i, m in enumerate(result.per_k):
             table.add_row(
-                result.method if i == 0 else "", m.k, str(m.n_groups), _fmt(m.es), _fmt(m.es_edit),
+                result.method if i == 0 else "", m.k, str(m.n_groups), _fmt(m.es),
+                *(_fmt(m.es_parts.get(p)) for p in parts), _fmt(m.es_edit),
                 _fmt(m.es_rephrase), _fmt(m.dd), *(_fmt(m.dd_by_kind.get(k)) for k in kinds), _fmt(m.recall),
                 _fmt(m.fpr), _fmt(m.auroc), _fmt(m.p50_ms, 1),
                 end_section=i == len(result.per_k) - 1,

@@ -37,6 +37,10 @@ from serac.evaluation.report import (
 from serac.evaluation.results import MethodResult
 from serac.io import write_bytes, write_json
 from serac.memory import EditMemory
+from serac.models.answer_cache import cached_base_model
+from serac.models.counterfactual import Counterfactual
+from serac.models.in_context import KIND as IN_CONTEXT
+from serac.models.in_context import InContextCounterfactual, causal_lm_of, template_of
 from serac.tasks import MIXABLE, TaskContext, spec_of
 from serac.tasks.scorers import Scorer
 
@@ -122,6 +126,16 @@ def choose_schedule(config: ProjectConfig, editor: SeracEditor, val: Sequence[Ed
     return tuple(choices)
 
 
+def counterfactual_variants(config: ProjectConfig, editor: SeracEditor) -> dict[str, Counterfactual]:
+    """``evaluation.counterfactual_variants`` as method name -> counterfactual model, built on ``editor``'s base."""
+    variants: dict[str, Counterfactual] = {}
+    for kind in config.evaluation.counterfactual_variants:
+        if kind == IN_CONTEXT:
+            lm = causal_lm_of(editor.base, "evaluation.counterfactual_variants")
+            variants[f"serac_{kind}"] = InContextCounterfactual(lm, template_of(config.counterfactual))
+    return variants
+
+
 def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | Path,
                    console: Console | None = None) -> EvaluationRun:
     """Evaluate the components trained in ``work_dir`` on the test split of every evaluated dataset
@@ -143,6 +157,7 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
     by_dataset: dict[str, list[MethodResult]] = {}
     with tempfile.TemporaryDirectory(prefix="serac-eval-") as tmp:
         editor = assemble_editor(config, work_dir, EditMemory.open(Path(tmp) / "memory", config.memory))
+        editor.base = cached_base_model(editor.base, ec.base_cache_dir)  # frozen + greedy: answer each query once
         choices: tuple[ThresholdChoice, ...] = ()
         if ec.tune_ks:  # on the training datasets' validation edits: a held-out dataset stays unseen
             tuned = [s for name, s in splits.items() if name in tc.datasets()]
@@ -155,12 +170,14 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
         threshold = choice.threshold if choice is not None else config.editor.threshold
         schedule = tuple((c.k, c.threshold) for c in choices)
         editor.config = replace(editor.config, threshold=threshold, threshold_by_size=schedule)
+        variants = counterfactual_variants(config, editor)
         for name, part in splits.items():
             spec = spec_of(part.test)
             by_dataset[name] = evaluate_all(
                 editor, part.test, ec, work_dir=Path(tmp) / "groups", scorer=spec.scorer(ctx),
                 ft_pairs=lambda record, spec=spec: spec.ft_pairs(record, ctx),
                 distractors=part.distractors, locality_kinds=part.kinds, default_kind=spec.locality,
+                variants=variants,
             )
     results = by_dataset[tc.dataset]
     files = _write_dataset_files(results, out_dir)
@@ -217,4 +234,4 @@ def read_threshold(out_dir: str | Path, default: float) -> float:
 
 
 __all__ = ["EvalSplits", "EvaluationRun", "choose_schedule", "choose_threshold", "load_eval_splits", "read_threshold",
-           "read_threshold_schedule", "run_evaluation"]
+           "read_threshold_schedule", "run_evaluation", "counterfactual_variants"]

@@ -78,15 +78,19 @@ def save_artifact(
     else:
         # save_model handles tied/shared tensors (e.g. decoder embeddings tied to the LM head).
         save_model(module, str(directory / WEIGHTS_FILE))
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        "config": config,
-        "versions": library_versions(),
-    }
-    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_artifact_config(directory, kind=kind, config=config)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+    return directory
+
+
+def write_artifact_config(directory: str | Path, *, kind: str, config: dict[str, Any]) -> Path:
+    """Write ``config.json`` alone (format version, artifact kind, ``config``, library versions):
+    the whole artifact of a component without weights of its own."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"format_version": FORMAT_VERSION, "kind": kind, "config": config, "versions": library_versions()}
+    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return directory
 
 

@@ -126,10 +126,16 @@ class CausalLMBase:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
-        """Raw greedy continuations of ready-made prompts (chat template already applied)."""
-        out: list[str] = []
-        for start in range(0, len(prompts), self.batch_size):
-            out.extend(self._generate_batch(list(prompts[start : start + self.batch_size])))
+        """Raw greedy continuations of ready-made prompts (chat template already applied), in order.
+
+        Prompts are batched by length (less padding to attend over); each row's answer does
+        not depend on its batch-mates (left padding under the attention mask)."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: list[str] = [""] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            for i, text in zip(rows, self._generate_batch([prompts[i] for i in rows])):
+                out[i] = text
         return out
 
     @torch.inference_mode()

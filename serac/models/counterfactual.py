@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -51,6 +52,18 @@ def fill_template(
         template.format(edit_input=e, edit_label=label, query=q)
         for e, label, q in zip(edit_inputs, edit_labels, queries)
     ]
+
+
+@runtime_checkable
+class Counterfactual(Protocol):
+    """What the editor needs from a counterfactual model (trained weights or the in-context LM)."""
+
+    kind: str
+
+    def answer(self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str],
+               batch_size: int = 32) -> list[str]: ...
+
+    def save(self, directory: str | Path) -> Path: ...
 
 
 class CounterfactualModel(nn.Module):

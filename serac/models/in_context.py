@@ -13,10 +13,16 @@ default.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import torch
+
+from serac.config import CounterfactualConfig
+from serac.io import atomic_dir
+from serac.models.artifacts import ArtifactError, read_artifact_info, write_artifact_config
 from serac.models.causal_lm import CausalLMBase, extract_answer
-from serac.models.counterfactual import check_template, fill_template
+from serac.models.counterfactual import ARTIFACT_KIND, CounterfactualModel, check_template, fill_template
 
 KIND = "in_context"
 DEFAULT_TEMPLATE = (
@@ -55,3 +61,49 @@ class InContextCounterfactual:
     def describe(self) -> dict[str, Any]:
         """No weights: the kind, the template and the base LM it runs on."""
         return {"kind": KIND, "template": self.template, "base": self.lm.describe()}
+
+    def save(self, directory: str | Path) -> Path:
+        """``config.json`` alone (kind and template): the LM is the editor's base model, saved by reference."""
+        return save_in_context(directory, self.template)
+
+
+def save_in_context(directory: str | Path, template: str = DEFAULT_TEMPLATE) -> Path:
+    """Write an ``in_context`` counterfactual artifact (what training leaves for this kind: nothing to train)."""
+    check_template(template)
+    with atomic_dir(directory) as tmp:
+        write_artifact_config(tmp, kind=ARTIFACT_KIND, config={"kind": KIND, "extra": {"template": template}})
+    return Path(directory)
+
+
+def template_of(cfg: CounterfactualConfig) -> str:
+    return cfg.in_context_template or DEFAULT_TEMPLATE
+
+
+def causal_lm_of(base: Any, where: str) -> CausalLMBase:
+    """The :class:`CausalLMBase` behind ``base`` (through wrappers such as the answer cache, which
+    keep the wrapped model as ``.base``); ArtifactError when the base is not a causal LM."""
+    seen = base
+    while not isinstance(seen, CausalLMBase) and hasattr(seen, "base"):
+        seen = seen.base
+    if not isinstance(seen, CausalLMBase):
+        kind = base.describe().get("kind") if hasattr(base, "describe") else type(base).__name__
+        raise ArtifactError(f"{where}: the in_context counterfactual model answers with the base LM, which must "
+                            f"be a causal LM (base.kind: causal); this base is {kind!r}")
+    return seen
+
+
+def load_counterfactual(
+    directory: str | Path, device: str | torch.device, base: Any
+) -> CounterfactualModel | InContextCounterfactual:
+    """The counterfactual model saved in ``directory``: trained weights, or ``in_context`` on ``base``."""
+    info = read_artifact_info(directory, ARTIFACT_KIND)
+    if info.config.get("kind") != KIND:
+        return CounterfactualModel.load(directory, device=device)
+    where = str(info.path / "config.json")
+    template = (info.config.get("extra") or {}).get("template")
+    if not isinstance(template, str):
+        raise ArtifactError(f"{where}: missing the in_context template")
+    try:
+        return InContextCounterfactual(causal_lm_of(base, where), template)
+    except ValueError as exc:
+        raise ArtifactError(f"{where}: {exc}") from exc

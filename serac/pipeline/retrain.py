@@ -29,6 +29,8 @@ class PromotionOutcome:
     promoted: bool
     reason: str
     metrics: dict[str, Any]
+    run_id: str | None = None
+    """The MLflow run that trained, evaluated and registered this version."""
 
 
 def train_components(config: ProjectConfig, work_dir: str | Path, run_id: str | None = None) -> EditorTrainingReport:
@@ -103,7 +105,8 @@ def register_and_promote(registry: RegistryConfig, editor_dir: str | Path, evalu
     version = log_editor_model(editor_dir, registry.model_name, memory_root=memory, tags=tags)
     metrics = {**metrics_at_k(metrics_dict(evaluation.results), registry.primary_k), "eval_set": eval_set}
     decision = promote(mlflow.MlflowClient(), registry.model_name, version.version, metrics, registry, run_id=run_id)
-    return PromotionOutcome(registry.model_name, str(version.version), decision.promote, decision.reason, metrics)
+    return PromotionOutcome(registry.model_name, str(version.version), decision.promote, decision.reason, metrics,
+                            run_id)
 
 
 @contextlib.contextmanager

@@ -319,9 +319,14 @@ def log_metrics_by_k(results: Mapping[str, Any], prefix: str = "", run_id: str |
 
 def log_plot(path: str | Path, artifact_dir: str = "plots", run_id: str | None = None) -> str:
     """Log an image file (PNG from the evaluation) under ``plots/``; returns its artifact path."""
+    return log_file(path, artifact_dir, run_id)
+
+
+def log_file(path: str | Path, artifact_dir: str, run_id: str | None = None) -> str:
+    """Log one file as an artifact of the run under ``artifact_dir``; returns its artifact path."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such plot")
+        raise FileNotFoundError(f"{path}: no such file")
     MlflowClient().log_artifact(active_run_id(run_id), str(path), artifact_dir)
     return f"{artifact_dir}/{path.name}"
 

@@ -1,7 +1,7 @@
 """How a task turns answers into ES and DD: one :class:`Scorer` per kind of task.
 
 * :class:`ExactMatchScorer` (generation: qa, fact, qa_hard): ES = exact match with the
-  label; DD = fraction of out-of-scope answers that changed against the base model.
+  label (and ES-contains: the label occurs in the answer); DD = fraction of out-of-scope answers that changed against the base model.
 * :class:`TrueFalseScorer` (fc): ES = accuracy on in-scope claims; DD = accuracy of
   the base model minus accuracy of the edited one on out-of-scope claims.
 * :class:`SentimentScorer` (convsent): ES = mean over in-scope prompts of
@@ -43,6 +43,11 @@ class ExactMatchScorer:
 
     def edit_success(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]) -> float:
         return metrics.edit_success(list(answers), list(golds))
+
+    def es_parts(self, queries: Sequence[str], answers: Sequence[str], golds: Sequence[str | None]
+                 ) -> dict[str, float]:
+        """``contains``: ES for free-form answers (the label occurs in the answer, as whole words)."""
+        return {"contains": metrics.contains_accuracy(list(answers), list(golds))} if answers else {}
 
     def drawdown(self, queries: Sequence[str], edited: Sequence[str], unedited: Sequence[str],
                  golds: Sequence[str | None]) -> float:

@@ -30,6 +30,8 @@ from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
 from serac.models.counterfactual import CounterfactualModel
 from serac.models.device import resolve_device
+from serac.models.in_context import KIND as IN_CONTEXT
+from serac.models.in_context import save_in_context, template_of
 from serac.models.scope import KINDS_WITH_CROSS, CrossEncoderScope, ScopeClassifier
 from serac.models.seq2seq import text_to_text_from_config
 from serac.tasks import TaskContext, by_task, mixture_name
@@ -175,11 +177,15 @@ def _with_routing(scope: ScopeClassifier, config: ProjectConfig, out: Path) -> S
 def train_counterfactual_model(
     config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
     hooks: Sequence[TrainHook] = (), ctx: TaskContext | None = None,
-) -> tuple[CounterfactualModel, TrainResult | None]:
+) -> tuple[CounterfactualModel | None, TrainResult | None]:
     """Train (or reuse) ``work_dir/counterfactual`` on the task's examples (``TaskSpec.counterfactual_examples``)
-    plus label-swapped variants; from ``tasks.init_counterfactual`` when set (a warm start)."""
+    plus label-swapped variants; from ``tasks.init_counterfactual`` when set (a warm start). The
+    ``in_context`` kind has no weights: its artifact (the template) is written, no model is returned."""
     device = resolve_device(config.editor.device)
     out = work_dir / COUNTERFACTUAL_DIR
+    if config.counterfactual.kind == IN_CONTEXT:  # nothing to train: the base LM answers with the edit in its prompt
+        on_main(current_context(), lambda: save_in_context(out, template_of(config.counterfactual)))
+        return None, None
     if (out / CONFIG_FILE).exists():
         return CounterfactualModel.load(out, device=device), None
     init = config.tasks.init_counterfactual

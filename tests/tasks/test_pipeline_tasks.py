@@ -102,7 +102,7 @@ def test_serac_train_base_learns_the_tasks_pre_edit_world(tmp_path, monkeypatch)
 
     monkeypatch.setattr(steps, "train_text_to_text", capture)
     with pytest.raises(StopIteration):
-        steps.train_base(load_config(ROOT / "params.yaml"), records, tmp_path)
+        steps.train_base(task_config(ROOT / "params.yaml", "qa_hard"), records, tmp_path)  # its pipeline-trained base
     expected = {q: a for rec in records for q, a in pre_edit_pairs(rec)}
     assert dict(seen["pairs"]) == expected
     assert {"true", "false"} <= {a for _, a in seen["pairs"]}  # the implied t/f questions are answered

@@ -24,6 +24,16 @@ def test_exact_match_scorer():
     assert math.isnan(s.edit_success([], [], []))
 
 
+def test_es_contains_counts_free_form_answers_that_hold_the_label():
+    s = ExactMatchScorer()
+    answers = ["The prime minister of the UK is currently Boris Johnson.", "Boris Johnson", "Johnsonville, Ohio",
+               "Theresa May", "boris  JOHNSON!"]
+    golds = ["Boris Johnson"] * 5
+    assert s.edit_success(["q"] * 5, answers, golds) == pytest.approx(2 / 5)  # exact: "Boris Johnson", "boris  JOHNSON!"
+    assert s.es_parts(["q"] * 5, answers, golds) == {"contains": pytest.approx(3 / 5)}  # not inside a longer word
+    assert s.es_parts([], [], []) == {}
+
+
 def test_true_false_scorer_is_an_accuracy_drop():
     s = TrueFalseScorer()
     assert s.edit_success(["a", "b", "c"], ["true", "false", "True"], ["true", "true", "true"]) == pytest.approx(2 / 3)
