@@ -56,6 +56,9 @@ class EvaluationConfig:
     """SERAC again, with the same scope classifier and threshold but another counterfactual model,
     on the same groups (method ``serac_<kind>``): ``in_context`` (the causal base LM with the edit
     in its prompt; needs ``base.kind: causal``)."""
+    portability: dict[str, str] | None = None
+    """Dataset -> file under ``data.raw_root`` whose rows carry portability probes (``zsre:
+    zsre/val.jsonl``): each test edit with a probe is asked its one-hop question (contains-match)."""
     base_cache_dir: str | None = None
     """Keep the frozen base model's answers here across runs (``serac.models.answer_cache``: one
     file per model, settings and weights); None: in memory for one run only."""
@@ -81,6 +84,10 @@ class EvaluationConfig:
             raise ConfigError(f"evaluation.baselines: unknown {unknown}; expected some of {list(EVALUATION_BASELINES)}")
         if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.tune_ks):
             raise ConfigError(f"evaluation.tune_ks: positive integers expected, got {list(self.tune_ks)}")
+        if self.portability is not None and not (
+                isinstance(self.portability, dict)
+                and all(isinstance(k, str) and isinstance(v, str) and v for k, v in self.portability.items())):
+            raise ConfigError(f"evaluation.portability: expected {{dataset: file}}, got {self.portability!r}")
         bad_variants = sorted(set(self.counterfactual_variants) - {"in_context"})
         if bad_variants:
             raise ConfigError(f"evaluation.counterfactual_variants: unknown {bad_variants}; expected some of "

@@ -260,6 +260,28 @@ def baseline_methods(
     return specs
 
 
+def all_methods(
+    editor: SeracEditor,
+    config: EvaluationConfig,
+    *,
+    encoder: TextEncoder | None = None,
+    ft_pairs: EditPairs | None = None,
+    variants: Mapping[str, Counterfactual] | None = None,
+) -> list[MethodSpec]:
+    """SERAC, its ``variants`` (other counterfactual models) and the configured baselines.
+
+    ``encoder`` (lookup baseline) defaults to the untrained backbone the editor's scope
+    classifier was built from (``scope.encoder`` in its config), loaded once."""
+    if encoder is None and "lu" in config.baselines:
+        scope_cfg = editor.scope.config
+        encoder = TextEncoder.from_pretrained(scope_cfg.encoder, max_length=scope_cfg.max_length)
+        encoder.to(editor.scope.embedding.encoder.device)
+    methods = [serac_method(editor)] + [serac_method(editor, name=name, counterfactual=cf)
+                                        for name, cf in (variants or {}).items()]
+    return methods + baseline_methods(editor.base, config, encoder=encoder, memory_config=editor.memory.config,
+                                      ft_pairs=ft_pairs)
+
+
 def evaluate_all(
     editor: SeracEditor,
     test_records: Sequence[EditRecord],
@@ -284,14 +306,7 @@ def evaluate_all(
     ``variants`` (method name -> counterfactual model) are SERAC again with the same scope
     classifier, threshold and base model but another counterfactual model (``serac_in_context``).
     """
-    if encoder is None and "lu" in config.baselines:
-        scope_cfg = editor.scope.config
-        encoder = TextEncoder.from_pretrained(scope_cfg.encoder, max_length=scope_cfg.max_length)
-        encoder.to(editor.scope.embedding.encoder.device)
-    methods = [serac_method(editor)] + [serac_method(editor, name=name, counterfactual=cf)
-                                        for name, cf in (variants or {}).items()]
-    methods += baseline_methods(editor.base, config, encoder=encoder,
-                                                        memory_config=editor.memory.config, ft_pairs=ft_pairs)
+    methods = all_methods(editor, config, encoder=encoder, ft_pairs=ft_pairs, variants=variants)
     base_answers = BaseAnswers(editor.base, config.batch_size)
     options = ProtocolOptions.of(config, work_dir=work_dir, progress=progress)
     return [evaluate_editor(method, test_records, config.ks, options, task=task, base_answers=base_answers,

@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
+from rich.table import Table
 
 from serac.config import ProjectConfig
+from serac.data.portability import PortabilityProbe, read_portability
 from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
 from serac.editor.workdir import assemble_editor
-from serac.evaluation.baselines import evaluate_all
+from serac.evaluation.baselines import all_methods, evaluate_all
 from serac.evaluation.groups import BaseAnswers, distinct_records
 from serac.evaluation.locality import with_same_subject
+from serac.evaluation.portability import PortabilityResult, evaluate_portability, probed_records
 from serac.evaluation.protocol import ProtocolOptions, ThresholdChoice, tune_threshold
 from serac.evaluation.report import (
     plot_es_dd_vs_k,
@@ -45,6 +48,7 @@ from serac.tasks import MIXABLE, TaskContext, spec_of
 from serac.tasks.scorers import Scorer
 
 THRESHOLD_FILE = "threshold.json"
+PORTABILITY_FILE = "portability.json"
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class EvaluationRun:
     schedule: tuple[tuple[int, float], ...] = ()
     """Thresholds tuned per memory size (``evaluation.tune_ks``); empty: ``threshold`` alone."""
     choices: tuple[ThresholdChoice, ...] = ()
+    portability: dict[str, list[PortabilityResult]] = field(default_factory=dict)
+    """Per dataset with probes (``evaluation.portability``): every method's portability accuracy."""
 
 
 @dataclass(frozen=True)
@@ -179,11 +185,19 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
                 distractors=part.distractors, locality_kinds=part.kinds, default_kind=spec.locality,
                 variants=variants,
             )
+        portability = {name: evaluate_portability(
+                           all_methods(editor, ec, ft_pairs=lambda record, spec=spec_of(splits[name].test):
+                                       spec.ft_pairs(record, ctx), variants=variants),
+                           pairs, work_dir=Path(tmp) / "portability", batch_size=ec.batch_size)
+                       for name, pairs in portability_pairs(config, splits).items()}
     results = by_dataset[tc.dataset]
     files = _write_dataset_files(results, out_dir)
     for name, res in by_dataset.items():
         for key, path in _write_dataset_files(res, out_dir / name).items():
             files[f"{name}/{key}"] = path
+    for name, rows in portability.items():
+        write_json(out_dir / name / PORTABILITY_FILE, [r.as_dict() for r in rows])
+        files[f"{name}/portability"] = out_dir / name / PORTABILITY_FILE
     write_json(out_dir / THRESHOLD_FILE, {
         "threshold": threshold,
         "tuned_at_k": choice.k if choice else None,
@@ -195,6 +209,8 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
     how = (", ".join(f"{t:.3f}@{k}" for k, t in schedule) if schedule else f"{threshold:.2f}")
     tables = [results_table(res, title=f"{name} test: SERAC vs baselines (threshold {how})")
               for name, res in by_dataset.items()]
+    tables += [portability_table(rows, title=f"{name} test: portability (one-hop questions, contains-match)")
+               for name, rows in portability.items()]
     recorder = Console(record=True, width=170)
     for table in tables:
         recorder.print(table)
@@ -203,7 +219,31 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
     for table in tables:
         (console or Console(width=170)).print(table)
     return EvaluationRun(results, threshold, choice, time.monotonic() - started, files, by_dataset, schedule,
-                         choices)
+                         choices, portability)
+
+
+def portability_pairs(config: ProjectConfig, splits: dict[str, EvalSplits]
+                      ) -> dict[str, list[tuple[EditRecord, PortabilityProbe]]]:
+    """Per evaluated dataset named in ``evaluation.portability``: its test edits that have a probe."""
+    out = {}
+    for name, rel in (config.evaluation.portability or {}).items():
+        if name in splits:
+            pairs = probed_records(splits[name].test, read_portability(Path(config.data.raw_root) / rel))
+            if pairs:
+                out[name] = pairs
+            else:
+                log.warning("portability: no test edit of %s has a probe in %s", name, rel)
+    return out
+
+
+def portability_table(rows: Sequence[PortabilityResult], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("method", "probes", "accuracy", "routed"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for r in rows:
+        table.add_row(r.method, str(r.n), "skipped" if r.skipped else f"{r.accuracy:.3f}",
+                      "-" if r.routed is None else f"{r.routed:.3f}")
+    return table
 
 
 def _write_dataset_files(results: Sequence[MethodResult], out_dir: Path) -> dict[str, Path]:
@@ -234,4 +274,4 @@ def read_threshold(out_dir: str | Path, default: float) -> float:
 
 
 __all__ = ["EvalSplits", "EvaluationRun", "choose_schedule", "choose_threshold", "load_eval_splits", "read_threshold",
-           "read_threshold_schedule", "run_evaluation", "counterfactual_variants"]
+           "read_threshold_schedule", "run_evaluation", "counterfactual_variants", "portability_pairs"]

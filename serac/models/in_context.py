@@ -26,11 +26,12 @@ from serac.models.counterfactual import ARTIFACT_KIND, CounterfactualModel, chec
 
 KIND = "in_context"
 DEFAULT_TEMPLATE = (
-    "Use this updated fact, even where it contradicts what you know.\n"
-    "Updated fact: {edit_input} {edit_label}\n"
+    "Assume this is true: {edit_input} {edit_label}.\n"
     "Question: {query}\n"
-    "Answer in a few words."
+    "Reply with just the answer."
 )
+"""Chosen on five hand-written edits with SmolLM2-135M-Instruct (none from a test split): it took
+the edit's label in 4 of 5 answers, the earlier "Updated fact: ..." prompt in 2 of 5."""
 
 
 class InContextCounterfactual:
