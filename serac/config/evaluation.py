@@ -64,6 +64,11 @@ class EvaluationConfig:
     file per model, settings and weights); None: in memory for one run only."""
     same_subject_per_edit: int = 2
     """Same-subject / other-relation locality queries added per test edit (``serac.evaluation.locality``)."""
+    max_edits_per_split: int | None = None
+    """Quick runs (the demo): query a seeded subset of at most this many edits of each test and
+    validation split; memories larger than it are filled with distractors. None: every edit."""
+    max_out_of_scope_per_edit: int | None = None
+    """Quick runs: at most this many locality queries per edit, spread over its list. None: all."""
 
     def __post_init__(self) -> None:
         if not self.ks:
@@ -92,6 +97,10 @@ class EvaluationConfig:
         if bad_variants:
             raise ConfigError(f"evaluation.counterfactual_variants: unknown {bad_variants}; expected some of "
                               "['in_context']")
+        for name in ("max_edits_per_split", "max_out_of_scope_per_edit"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"evaluation.{name}: a positive integer or null expected, got {value!r}")
         if self.same_subject_per_edit < 0:
             raise ConfigError("evaluation.same_subject_per_edit must be >= 0")
         bad = sorted(set(self.distractor_splits) - {"train", "val"})

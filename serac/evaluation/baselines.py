@@ -7,8 +7,10 @@
   encoder is a plain sentence encoder (by default the *untrained* MiniLM the scope
   classifier starts from), and the edit's ``edit_input`` is what gets embedded.
 * ``ft`` (fine-tuning): a copy of the base model fine-tuned on the group's edits (edit
-  input -> edit label) answers every query. Only for a Hugging Face base model
-  (:class:`~serac.models.base.HFBaseModel`); other bases are reported as skipped.
+  input -> edit label) answers every query. For a Hugging Face base model
+  (:class:`~serac.models.base.HFBaseModel`) the whole copy trains; for a causal LM
+  (SmolLM2), LoRA adapters on the copy, merged after training; other bases are reported
+  as skipped.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from serac.evaluation.protocol import MethodSpec, ProtocolOptions, evaluate_edit
 from serac.evaluation.results import MethodResult
 from serac.memory import AddResult, EditMemory
 from serac.models.base import BaseModel, HFBaseModel
+from serac.models.causal_lm import CausalLMBase, unwrap_causal_lm
 from serac.models.counterfactual import Counterfactual
 from serac.models.encoder import TextEncoder
+from serac.models.lora import attach_lora
 from serac.models.optim import StepSampler, autocast_context, lr_at
 from serac.models.seq2seq import TextToText
 from serac.tasks.scorers import Scorer
@@ -110,7 +114,7 @@ class LookupEditor:
 
 
 def fine_tune(
-    model: TextToText,
+    model: TextToText | _AdaptedLM,
     pairs: Sequence[tuple[str, str]],
     *,
     steps: int,
@@ -194,6 +198,68 @@ class FineTuneEditor:
         return _base_predictions(self.model, list(queries))
 
 
+class _AdaptedLM:
+    """What :func:`fine_tune` trains: a copy of a causal base LM, its loss the base's answer loss."""
+
+    def __init__(self, model: torch.nn.Module, base: CausalLMBase) -> None:
+        self.model, self.base = model, base
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def train(self) -> None:
+        self.model.train()
+
+    def eval(self) -> None:
+        self.model.eval()
+
+    def loss(self, inputs: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
+        return self.base.answer_loss(self.model, inputs, targets)
+
+
+class LoRAFineTuneEditor:
+    """FT for a causal base LM: a copy of it with LoRA adapters (:func:`serac.models.lora.attach_lora`)
+    trained on the edits, prompts tokenised exactly as the base tokenises them (its chat template),
+    targets the labels; the original stays untouched.
+
+    Each ``edit`` call adapts a copy of the current model and merges the adapters into it
+    afterwards (so repeated calls edit sequentially, as :class:`FineTuneEditor` does);
+    ``predict`` generates with the copy under the base's own settings and answer extraction.
+    """
+
+    def __init__(self, base: CausalLMBase, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32,
+                 seed: int = 0, pairs: EditPairs | None = None) -> None:
+        self.base = base
+        self.model = base
+        self.steps, self.lr, self.batch_size, self.seed = steps, lr, batch_size, seed
+        self.pairs = pairs or edit_pairs
+        self.losses: list[float] = []
+
+    def edit(self, records: Sequence[EditRecord]) -> list[float]:
+        records = list(records)
+        if not records:
+            return []
+        torch.manual_seed(self.seed)  # the adapters' initialisation
+        adapted = attach_lora(copy.deepcopy(self.model.model))
+        pairs = [p for r in records for p in self.pairs(r)]
+        self.losses = fine_tune(_AdaptedLM(adapted, self.base), pairs, steps=self.steps, lr=self.lr,
+                                batch_size=self.batch_size, seed=self.seed)
+        b = self.base
+        self.model = CausalLMBase(adapted.merge_and_unload(), b.tokenizer, name_or_path=b.name_or_path,
+                                  revision=b.revision, max_input_length=b.max_input_length,
+                                  max_new_tokens=b.max_new_tokens, chat_template=b.chat_template,
+                                  system_prompt=b.system_prompt, answer_extraction=b.answer_extraction,
+                                  batch_size=b.batch_size)
+        return self.losses
+
+    def predict(self, queries: Sequence[str]) -> list[Prediction]:
+        return _base_predictions(self.model, list(queries))
+
+
 # ------------------------------------------------------------------ as protocol methods
 
 
@@ -225,11 +291,16 @@ def finetune_method(
     base: BaseModel, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32, seed: int = 0, name: str = "ft",
     pairs: EditPairs | None = None,
 ) -> MethodSpec:
-    """FT on each group; reported as skipped (with the reason) unless ``base`` is an HFBaseModel."""
+    """FT on each group: the whole copied model for an HFBaseModel, LoRA adapters for a causal LM
+    (also behind the answer cache); reported as skipped (with the reason) for any other base."""
+    causal = unwrap_causal_lm(base)
+    if causal is not None:
+        return MethodSpec(name, lambda root: LoRAFineTuneEditor(causal, steps=steps, lr=lr, batch_size=batch_size,
+                                                                seed=seed, pairs=pairs), base)
     if not isinstance(base, HFBaseModel):
         kind = base.describe().get("kind", type(base).__name__)
         return MethodSpec(name, None, base, skip_reason=(
-            f"FT needs a Hugging Face base model (HFBaseModel) to fine-tune; this base is {kind!r}"))
+            f"FT needs a Hugging Face base model (HFBaseModel or a causal LM) to fine-tune; this base is {kind!r}"))
     return MethodSpec(name, lambda root: FineTuneEditor(base, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
                                                         pairs=pairs), base)
 

@@ -159,6 +159,31 @@ class GroupQueries:
         return list(dict.fromkeys(self.positives() + [x for x, _ in self.out]))
 
 
+def subsample_edits(records: Sequence[EditRecord], n: int | None, seed: int) -> list[EditRecord]:
+    """At most ``n`` distinct edits of ``records``, a seeded subset kept in the records' order
+    (None or more than there are: all of them, distinct)."""
+    records = distinct_records(records)
+    if n is None or n >= len(records):
+        return records
+    keep = np.sort(np.random.default_rng([seed, len(records), 11]).permutation(len(records))[:n])
+    return [records[int(i)] for i in keep]
+
+
+def cap_out_of_scope(records: Sequence[EditRecord], n: int | None) -> list[EditRecord]:
+    """Each record with at most ``n`` out-of-scope queries, spread evenly over its list (the first
+    and the last kept), so every locality kind appended after the dataset's own stays represented."""
+    if n is None:
+        return list(records)
+    out = []
+    for r in records:
+        m = len(r.out_of_scope)
+        if m > n:
+            picks = sorted({int(round(i)) for i in np.linspace(0, m - 1, n)}) if n > 0 else []
+            r = dataclasses.replace(r, out_of_scope=tuple(r.out_of_scope[i] for i in picks))
+        out.append(r)
+    return out
+
+
 @contextlib.contextmanager
 def group_dirs(work_dir: str | Path | None) -> Iterator[Callable[[], Path]]:
     """Hands out a new empty directory per group; all are deleted at the end."""

@@ -26,7 +26,7 @@ from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
 from serac.editor.workdir import assemble_editor
 from serac.evaluation.baselines import all_methods, evaluate_all
-from serac.evaluation.groups import BaseAnswers, distinct_records
+from serac.evaluation.groups import BaseAnswers, cap_out_of_scope, distinct_records, subsample_edits
 from serac.evaluation.locality import with_same_subject
 from serac.evaluation.portability import PortabilityResult, evaluate_portability, probed_records
 from serac.evaluation.protocol import ProtocolOptions, ThresholdChoice, tune_threshold
@@ -85,7 +85,8 @@ class EvalSplits:
 
 def load_eval_splits(config: ProjectConfig, dataset: str) -> EvalSplits:
     """``dataset``'s splits as the evaluation uses them (``evaluation.same_subject_per_edit`` /
-    ``distractor_splits``); the same-subject templates are mined from the test split alone."""
+    ``distractor_splits``, ``max_edits_per_split``, ``max_out_of_scope_per_edit``); the same-subject
+    templates are mined from the whole test split, before any subset is drawn."""
     tc, ec = config.training, config.evaluation
     test = read_split(tc.data_dir, dataset, "test")
     val = read_split(tc.data_dir, dataset, "val")
@@ -93,9 +94,11 @@ def load_eval_splits(config: ProjectConfig, dataset: str) -> EvalSplits:
     if test and {r.task for r in test} <= MIXABLE:  # subject + relation prompts (other tasks: their own scopes)
         test, kinds = with_same_subject(test, ec.same_subject_per_edit, ec.seed)
         val, _ = with_same_subject(val, ec.same_subject_per_edit, ec.seed)
+    queried_val = cap_out_of_scope(subsample_edits(val, ec.max_edits_per_split, ec.seed), ec.max_out_of_scope_per_edit)
+    test = cap_out_of_scope(subsample_edits(test, ec.max_edits_per_split, ec.seed), ec.max_out_of_scope_per_edit)
     distractors = [r for split in ec.distractor_splits
                    for r in (val if split == "val" else read_split(tc.data_dir, dataset, split))]
-    return EvalSplits(dataset, test, val, distractors, kinds)
+    return EvalSplits(dataset, test, queried_val, distractors, kinds)
 
 
 def choose_threshold(config: ProjectConfig, editor: SeracEditor, val: Sequence[EditRecord],

@@ -171,6 +171,31 @@ class CausalLMBase:
         texts = self.generate([self.prompt(q) for q in queries])
         return [extract_answer(t, self.answer_extraction) for t in texts]
 
+    def answer_loss(self, model: nn.Module, queries: Sequence[str], answers: Sequence[str]) -> torch.Tensor:
+        """Mean token NLL of ``answers`` after the prompts of ``queries``, under ``model`` (this LM or a
+        fine-tuned copy of it), tokenised exactly as :meth:`predict` tokenises them (chat template,
+        special tokens), each answer ended by EOS: what fine-tuning the LM to give them minimises."""
+        if len(queries) != len(answers) or not queries:
+            raise ValueError(f"answer_loss: {len(queries)} queries and {len(answers)} answers")
+        tok = self.tokenizer
+        prompts = tok([self.prompt(q) for q in queries], truncation=True, max_length=self.max_input_length,
+                      add_special_tokens=not self.uses_chat_template)["input_ids"]
+        targets = [list(t[: self.max_new_tokens]) + [tok.eos_token_id]
+                   for t in tok(list(answers), add_special_tokens=False)["input_ids"]]
+        rows = [list(p) + t for p, t in zip(prompts, targets)]
+        width = max(len(r) for r in rows)
+        device = next(model.parameters()).device
+        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        for i, (p, r) in enumerate(zip(prompts, rows)):  # right padding: positions start at 0, as in generation
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+            labels[i, len(p) : len(r)] = torch.tensor(r[len(p) :])
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten().to(device),
+                                           ignore_index=-100)
+
     def describe(self) -> dict[str, Any]:
         """``BaseModelConfig`` fields that rebuild this model."""
         return {
@@ -183,3 +208,13 @@ class CausalLMBase:
             "system_prompt": self.system_prompt,
             "answer_extraction": self.answer_extraction,
         }
+
+
+def unwrap_causal_lm(base: Any) -> CausalLMBase | None:
+    """The :class:`CausalLMBase` behind ``base``, through wrappers that keep the wrapped model as
+    ``.base`` (the answer cache); None when there is none."""
+    seen = base
+    while not isinstance(seen, CausalLMBase) and hasattr(seen, "base"):
+        seen = seen.base
+    return seen if isinstance(seen, CausalLMBase) else None
+

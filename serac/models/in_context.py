@@ -21,7 +21,7 @@ import torch
 from serac.config import CounterfactualConfig
 from serac.io import atomic_dir
 from serac.models.artifacts import ArtifactError, read_artifact_info, write_artifact_config
-from serac.models.causal_lm import CausalLMBase, extract_answer
+from serac.models.causal_lm import CausalLMBase, extract_answer, unwrap_causal_lm
 from serac.models.counterfactual import ARTIFACT_KIND, CounterfactualModel, check_template, fill_template
 
 KIND = "in_context"
@@ -83,10 +83,8 @@ def template_of(cfg: CounterfactualConfig) -> str:
 def causal_lm_of(base: Any, where: str) -> CausalLMBase:
     """The :class:`CausalLMBase` behind ``base`` (through wrappers such as the answer cache, which
     keep the wrapped model as ``.base``); ArtifactError when the base is not a causal LM."""
-    seen = base
-    while not isinstance(seen, CausalLMBase) and hasattr(seen, "base"):
-        seen = seen.base
-    if not isinstance(seen, CausalLMBase):
+    seen = unwrap_causal_lm(base)
+    if seen is None:
         kind = base.describe().get("kind") if hasattr(base, "describe") else type(base).__name__
         raise ArtifactError(f"{where}: the in_context counterfactual model answers with the base LM, which must "
                             f"be a causal LM (base.kind: causal); this base is {kind!r}")

@@ -48,7 +48,7 @@ def evaluate(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Pat
     """The evaluate stage; with ``run_id``, metrics per memory size and the plots go to that MLflow run."""
     run = run_evaluation(config, work_dir, reports_dir)
     if run_id:
-        from serac.registry.tracking import log_metrics_by_k, log_plot
+        from serac.registry.tracking import log_metrics_by_k, log_plot, sanitize_key
 
         log_metrics_by_k(metrics_dict(run.results), run_id=run_id)
         for name, results in run.by_dataset.items():
@@ -64,6 +64,10 @@ def evaluate(config: ProjectConfig, work_dir: str | Path, reports_dir: str | Pat
         client.log_metric(run_id, "scope.threshold", run.threshold)
         for k, t in run.schedule:
             client.log_metric(run_id, "scope.threshold_by_size", t, step=k)
+        for name, rows in run.portability.items():
+            for row in rows:
+                if not row.skipped:
+                    client.log_metric(run_id, sanitize_key(f"{name}/portability/{row.method}"), row.accuracy)
     return run
 
 

@@ -131,3 +131,40 @@ def test_evaluate_all_runs_serac_and_every_baseline_on_the_same_groups(tmp_path,
                                                                      for m in serac.per_k]
     assert all(m.dd == 0.0 and m.es == 0.0 for m in unedited.per_k)
     assert all(m.es_edit == 1.0 for m in serac.per_k + lu.per_k)
+
+
+# ------------------------------------------------------------------ FT of a causal base LM (LoRA)
+
+
+@pytest.fixture(scope="module")
+def causal_base(tmp_path_factory):
+    from tiny import save_tiny_llama
+
+    from serac.config import BaseModelConfig
+    from serac.models.base import build_base_model
+
+    llama = save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    return build_base_model(BaseModelConfig(kind="causal", name_or_path=str(llama), max_new_tokens=6,
+                                            answer_extraction="full"), "cpu")
+
+
+def test_causal_fine_tuning_trains_lora_on_a_copy_with_the_bases_prompts(causal_base, tmp_path):
+    from serac.evaluation.baselines import LoRAFineTuneEditor
+    from serac.models.answer_cache import CachedBaseModel
+
+    record = EditRecord("qa", "What is the capital of Varnol?", "Lisbon")
+    before = causal_base.predict([record.edit_input, "Why is the sky blue?"])
+    weights = {k: v.clone() for k, v in causal_base.model.state_dict().items()}
+    assert not exact_match(before[0], record.edit_label)
+    ft = LoRAFineTuneEditor(causal_base, steps=100, lr=2e-2)
+    losses = ft.edit([record])
+    # a random 2-layer Llama's logits stay near uniform (final norm, small head): the loss drops a
+    # little, the greedy answer becomes the label
+    assert len(losses) == 100 and losses[-1] < losses[0] - 0.3
+    assert exact_match(ft.predict([record.edit_input])[0].answer, "Lisbon")
+    assert causal_base.predict([record.edit_input, "Why is the sky blue?"]) == before  # the base is untouched
+    assert all(torch.equal(weights[k], v) for k, v in causal_base.model.state_dict().items())
+    assert not any("lora_" in k for k in ft.model.model.state_dict())  # adapters merged into the copy
+    # the protocol finds the causal LM behind the answer cache: FT runs instead of being skipped
+    spec = finetune_method(CachedBaseModel(causal_base, tmp_path / "cache"), steps=2)
+    assert spec.factory is not None and spec.skip_reason is None

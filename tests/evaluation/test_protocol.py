@@ -288,3 +288,20 @@ def test_threshold_grid_is_refined_when_the_best_is_its_top(tmp_path, scope):
     top = max(thresholds)
     assert choice.threshold < top or len(thresholds) == 3 + 6  # refined until the best is inside, or gave up
     assert choice.value == max(row["value"] for row in choice.table)
+
+
+def test_quick_run_subsets_are_seeded_ordered_and_keep_both_ends_of_the_locality_list():
+    from serac.evaluation.groups import cap_out_of_scope, subsample_edits
+
+    records = synthetic_edits(30, seed=2)
+    sub = subsample_edits(records, 8, seed=0)
+    assert len(sub) == 8 and sub == subsample_edits(records, 8, seed=0) != subsample_edits(records, 8, seed=1)
+    positions = [records.index(r) for r in sub]
+    assert positions == sorted(positions)  # the records' order is kept
+    assert subsample_edits(records, None, seed=0) == subsample_edits(records, 99, seed=0) == records
+    r = EditRecord("qa", "q?", "L", out_of_scope=[Example(f"o{i}?", "x") for i in range(10)])
+    capped = cap_out_of_scope([r, A], 3)
+    assert [e.input for e in capped[0].out_of_scope] == ["o0?", "o4?", "o9?"]  # the last kind stays in
+    assert capped[1] == A and cap_out_of_scope([r], None) == [r]
+    with pytest.raises(ConfigError, match="max_edits_per_split"):
+        EvaluationConfig(max_edits_per_split=0)
