@@ -59,7 +59,7 @@ def test_exact_search_in_blocks_gives_same_result(monkeypatch):
     monkeypatch.setattr(index_mod, "_BLOCK_ELEMENTS", 450)  # two queries per block
     got = index.search(queries, 5)
     np.testing.assert_array_equal(got[1], expected[1])
-    np.testing.assert_allclose(got[0], expected[0])
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)  # float32 matmuls of other shapes: last-ulp drift
 
 
 def test_hnsw_recall_vs_exact_on_20k_vectors():
