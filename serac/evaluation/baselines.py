@@ -170,10 +170,13 @@ class FineTuneEditor:
     (so repeated calls edit sequentially); ``predict`` answers with the copy.
     """
 
-    def __init__(self, base: HFBaseModel, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32,
+    base_type: type = HFBaseModel
+    """The base models this editor can fine-tune."""
+
+    def __init__(self, base: HFBaseModel | CausalLMBase, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32,
                  seed: int = 0, pairs: EditPairs | None = None) -> None:
-        if not isinstance(base, HFBaseModel):
-            raise TypeError(f"fine-tuning needs an HFBaseModel, got {type(base).__name__}")
+        if not isinstance(base, self.base_type):
+            raise TypeError(f"fine-tuning needs an {self.base_type.__name__}, got {type(base).__name__}")
         self.base = base
         self.model = base
         self.steps, self.lr, self.batch_size, self.seed = steps, lr, batch_size, seed
@@ -221,7 +224,7 @@ class _AdaptedLM:
         return self.base.answer_loss(self.model, inputs, targets)
 
 
-class LoRAFineTuneEditor:
+class LoRAFineTuneEditor(FineTuneEditor):
     """FT for a causal base LM: a copy of it with LoRA adapters (:func:`serac.models.lora.attach_lora`)
     trained on the edits, prompts tokenised exactly as the base tokenises them (its chat template),
     targets the labels; the original stays untouched.
@@ -231,13 +234,7 @@ class LoRAFineTuneEditor:
     ``predict`` generates with the copy under the base's own settings and answer extraction.
     """
 
-    def __init__(self, base: CausalLMBase, *, steps: int = 20, lr: float = 1e-4, batch_size: int = 32,
-                 seed: int = 0, pairs: EditPairs | None = None) -> None:
-        self.base = base
-        self.model = base
-        self.steps, self.lr, self.batch_size, self.seed = steps, lr, batch_size, seed
-        self.pairs = pairs or edit_pairs
-        self.losses: list[float] = []
+    base_type = CausalLMBase
 
     def edit(self, records: Sequence[EditRecord]) -> list[float]:
         records = list(records)
@@ -255,9 +252,6 @@ class LoRAFineTuneEditor:
                                   system_prompt=b.system_prompt, answer_extraction=b.answer_extraction,
                                   batch_size=b.batch_size)
         return self.losses
-
-    def predict(self, queries: Sequence[str]) -> list[Prediction]:
-        return _base_predictions(self.model, list(queries))
 
 
 # ------------------------------------------------------------------ as protocol methods
