@@ -12,7 +12,8 @@ from rich.console import Console
 from serac.cli.app import OverlayOpt, ParamsOpt, app, load_params
 from serac.config import DEFAULT_PARAMS, ConfigError
 
-COMPONENT_NAMES = {"base": "base model", "scope": "scope classifier", "counterfactual": "counterfactual model"}
+COMPONENT_NAMES = {"base": "base model", "scope": "scope classifier", "counterfactual": "counterfactual model",
+                   "variants": "counterfactual variants"}
 """How `serac train --component X` names what it trained (as before the orchestrations were merged)."""
 
 
@@ -25,8 +26,9 @@ def train(
     ),
     out: Annotated[Optional[Path], typer.Option("--out", help="Packaged editor (default editor.artifact_dir).")] = None,
     component: Annotated[
-        str, typer.Option("--component", help="all | judge | base | scope | counterfactual (one DVC stage each; "
-                                               "judge: tasks whose scorer needs one, ConvSent).")
+        str, typer.Option("--component", help="all | judge | base | scope | counterfactual | variants (one DVC stage "
+                                               "each; judge: tasks whose scorer needs one, ConvSent; variants: "
+                                               "evaluation.counterfactual_variants with weights, causal_lora).")
     ] = "all",
 ) -> None:
     """Train the task's judge (ConvSent), base model (offline default only), scope classifier and counterfactual

@@ -9,7 +9,7 @@ sections (:mod:`~serac.config.data`, :mod:`~serac.config.models`, :mod:`~serac.c
 
 from serac.config.data import INGEST_PATTERNS, DataConfig, IngestConfig, ValidationConfig
 from serac.config.errors import ConfigError
-from serac.config.evaluation import EVALUATION_BASELINES, EvaluationConfig
+from serac.config.evaluation import COUNTERFACTUAL_VARIANTS, EVALUATION_BASELINES, EvaluationConfig
 from serac.config.guard import GuardConfig
 from serac.config.loader import DEFAULT_PARAMS, build, load_config
 from serac.config.memory import MemoryConfig
@@ -21,6 +21,7 @@ from serac.config.training import TrainConfig, TrainingConfig
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "COUNTERFACTUAL_VARIANTS",
     "EVALUATION_BASELINES",
     "INGEST_PATTERNS",
     "BaseModelConfig",

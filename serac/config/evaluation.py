@@ -8,6 +8,8 @@ from serac.config.errors import ConfigError
 
 EVALUATION_BASELINES = ("unedited", "lu", "ft")
 """Baselines ``serac.evaluation.baselines`` knows: the base model alone, lookup, fine-tuning."""
+COUNTERFACTUAL_VARIANTS = ("in_context", "causal_lora")
+"""Counterfactual kinds SERAC is evaluated with again beside the configured one (``serac_<kind>``)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class EvaluationConfig:
     counterfactual_variants: tuple[str, ...] = ()
     """SERAC again, with the same scope classifier and threshold but another counterfactual model,
     on the same groups (method ``serac_<kind>``): ``in_context`` (the causal base LM with the edit
-    in its prompt; needs ``base.kind: causal``)."""
+    in its prompt; needs ``base.kind: causal``) and ``causal_lora`` (LoRA adapters on a pretrained causal
+    LM, trained by ``serac train --component variants`` with ``training.causal_lora``)."""
     portability: dict[str, str] | None = None
     """Dataset -> file under ``data.raw_root`` whose rows carry portability probes (``zsre:
     zsre/val.jsonl``): each test edit with a probe is asked its one-hop question (contains-match)."""
@@ -93,10 +96,10 @@ class EvaluationConfig:
                 isinstance(self.portability, dict)
                 and all(isinstance(k, str) and isinstance(v, str) and v for k, v in self.portability.items())):
             raise ConfigError(f"evaluation.portability: expected {{dataset: file}}, got {self.portability!r}")
-        bad_variants = sorted(set(self.counterfactual_variants) - {"in_context"})
+        bad_variants = sorted(set(self.counterfactual_variants) - set(COUNTERFACTUAL_VARIANTS))
         if bad_variants:
             raise ConfigError(f"evaluation.counterfactual_variants: unknown {bad_variants}; expected some of "
-                              "['in_context']")
+                              f"{list(COUNTERFACTUAL_VARIANTS)}")
         for name in ("max_edits_per_split", "max_out_of_scope_per_edit"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

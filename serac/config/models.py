@@ -61,6 +61,12 @@ class CounterfactualConfig:
     in_context_template: str | None = None
     """``in_context``: the prompt (fields edit_input, edit_label, query) the base LM answers;
     None: :data:`serac.models.in_context.DEFAULT_TEMPLATE`."""
+    lora_name_or_path: str | None = None
+    """The ``causal_lora`` variant (``evaluation.counterfactual_variants``): the pretrained causal LM its
+    adapters train on; None: the base model's when ``base.kind`` is causal, else ``smollm2``."""
+    lora_template: str | None = None
+    """The ``causal_lora`` variant's input (fields edit_input, edit_label, query);
+    None: :data:`serac.models.lora.DEFAULT_TEMPLATE`."""
 
     def __post_init__(self) -> None:
         if self.kind not in COUNTERFACTUAL_KINDS:

@@ -72,6 +72,11 @@ class TrainingConfig:
     """Its cross-encoder (scope kinds ``rerank`` and ``cross_encoder``): one aligned pair per example,
     where the embedding sees a whole in-batch matrix, so it needs more steps of its own."""
     counterfactual: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
+    causal_lora: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=150, lr=2e-4, batch_size=16, eval_every=75, checkpoint_every=75))
+    """The ``causal_lora`` counterfactual variant (``evaluation.counterfactual_variants``): LoRA adapters
+    on a pretrained causal LM, trained on the same examples as the counterfactual model. The defaults
+    are a short CPU run; a GPU worker trains the full one with more steps."""
     base: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, batch_size=32))
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from serac.data.portability import PortabilityProbe, read_portability
 from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
-from serac.editor.workdir import assemble_editor
+from serac.editor.workdir import assemble_editor, load_variants
 from serac.evaluation.baselines import all_methods, evaluate_all
 from serac.evaluation.groups import BaseAnswers, cap_out_of_scope, distinct_records, subsample_edits
 from serac.evaluation.locality import with_same_subject
@@ -41,9 +41,6 @@ from serac.evaluation.results import MethodResult
 from serac.io import write_bytes, write_json
 from serac.memory import EditMemory
 from serac.models.answer_cache import cached_base_model
-from serac.models.counterfactual import Counterfactual
-from serac.models.in_context import KIND as IN_CONTEXT
-from serac.models.in_context import InContextCounterfactual, causal_lm_of, template_of
 from serac.tasks import MIXABLE, TaskContext, spec_of
 from serac.tasks.scorers import Scorer
 
@@ -135,16 +132,6 @@ def choose_schedule(config: ProjectConfig, editor: SeracEditor, val: Sequence[Ed
     return tuple(choices)
 
 
-def counterfactual_variants(config: ProjectConfig, editor: SeracEditor) -> dict[str, Counterfactual]:
-    """``evaluation.counterfactual_variants`` as method name -> counterfactual model, built on ``editor``'s base."""
-    variants: dict[str, Counterfactual] = {}
-    for kind in config.evaluation.counterfactual_variants:
-        if kind == IN_CONTEXT:
-            lm = causal_lm_of(editor.base, "evaluation.counterfactual_variants")
-            variants[f"serac_{kind}"] = InContextCounterfactual(lm, template_of(config.counterfactual))
-    return variants
-
-
 def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | Path,
                    console: Console | None = None) -> EvaluationRun:
     """Evaluate the components trained in ``work_dir`` on the test split of every evaluated dataset
@@ -179,7 +166,7 @@ def run_evaluation(config: ProjectConfig, work_dir: str | Path, out_dir: str | P
         threshold = choice.threshold if choice is not None else config.editor.threshold
         schedule = tuple((c.k, c.threshold) for c in choices)
         editor.config = replace(editor.config, threshold=threshold, threshold_by_size=schedule)
-        variants = counterfactual_variants(config, editor)
+        variants = load_variants(config, work_dir, editor.base)
         for name, part in splits.items():
             spec = spec_of(part.test)
             by_dataset[name] = evaluate_all(
@@ -277,4 +264,4 @@ def read_threshold(out_dir: str | Path, default: float) -> float:
 
 
 __all__ = ["EvalSplits", "EvaluationRun", "choose_schedule", "choose_threshold", "load_eval_splits", "read_threshold",
-           "read_threshold_schedule", "run_evaluation", "counterfactual_variants", "portability_pairs"]
+           "read_threshold_schedule", "run_evaluation", "portability_pairs"]

@@ -13,6 +13,9 @@ from torch import nn
 LORA_RANK = 8
 LORA_ALPHA = 16
 ADAPTER_MARKER = "lora_"
+DEFAULT_TEMPLATE = "Fact: {edit_input} {edit_label}\nQuestion: {query}\nAnswer:"
+"""Input of the ``causal_lora`` counterfactual variant: a causal LM continues after "Answer:" (the
+seq2seq kinds' ``[SEP]`` template gives a causal LM no cue where the answer starts)."""
 
 
 def attach_lora(model: nn.Module) -> nn.Module:

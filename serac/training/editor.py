@@ -20,11 +20,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from serac.config import ProjectConfig, ScopeConfig
+from serac.config import CounterfactualConfig, ProjectConfig, ScopeConfig, TrainConfig
 from serac.data.prepare import read_split
 from serac.data.schema import EditRecord
 from serac.editor import SeracEditor
-from serac.editor.workdir import BASE_DIR, COUNTERFACTUAL_DIR, SCOPE_DIR, assemble_editor, pipeline_trains_base
+from serac.editor.workdir import (
+    BASE_DIR,
+    COUNTERFACTUAL_DIR,
+    SCOPE_DIR,
+    VARIANTS_DIR,
+    assemble_editor,
+    pipeline_trains_base,
+    trained_variants,
+    variant_config,
+    variant_dir,
+)
 from serac.io import write_json
 from serac.memory import EditMemory
 from serac.models.artifacts import CONFIG_FILE
@@ -45,8 +55,9 @@ from serac.training.scope import train_scope_part
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("judge", "base", "scope", "counterfactual")
-"""In training order: the judge first, because ConvSent's counterfactual targets can be filtered by it."""
+COMPONENTS = ("judge", "base", "scope", "counterfactual", "variants")
+"""In training order: the judge first, because ConvSent's counterfactual targets can be filtered by it;
+the variants (evaluated beside the counterfactual model, never packaged) last."""
 _COMPONENT_OF = {"scope_embedding": "scope", "scope_cross": "scope"}
 """Training runs that belong to one component (the scope classifier's two parts)."""
 
@@ -181,25 +192,52 @@ def train_counterfactual_model(
     """Train (or reuse) ``work_dir/counterfactual`` on the task's examples (``TaskSpec.counterfactual_examples``)
     plus label-swapped variants; from ``tasks.init_counterfactual`` when set (a warm start). The
     ``in_context`` kind has no weights: its artifact (the template) is written, no model is returned."""
-    device = resolve_device(config.editor.device)
     out = work_dir / COUNTERFACTUAL_DIR
     if config.counterfactual.kind == IN_CONTEXT:  # nothing to train: the base LM answers with the edit in its prompt
         on_main(current_context(), lambda: save_in_context(out, template_of(config.counterfactual)))
         return None, None
+    return _fit_counterfactual(config, config.counterfactual, config.training.counterfactual, train, val, out,
+                               work_dir / "checkpoints" / COUNTERFACTUAL_DIR, hooks,
+                               ctx or TaskContext(config=config, work_dir=work_dir),
+                               init=config.tasks.init_counterfactual)
+
+
+def train_variants(
+    config: ProjectConfig, train: Sequence[EditRecord], val: Sequence[EditRecord], work_dir: Path,
+    hooks: Sequence[TrainHook] = (), ctx: TaskContext | None = None,
+) -> dict[str, TrainResult | None]:
+    """Train (or reuse) each counterfactual variant with weights that ``evaluation.counterfactual_variants``
+    names (``causal_lora``: ``training.causal_lora``) into ``work_dir/variants/<kind>``, on the same
+    examples as the counterfactual model. ``work_dir/variants/variants.json`` lists them (also when none)."""
+    results: dict[str, TrainResult | None] = {}
+    kinds = trained_variants(config)
+    ctx = ctx or TaskContext(config=config, work_dir=work_dir)
+    for kind in kinds:
+        _, results[f"variant_{kind}"] = _fit_counterfactual(
+            config, variant_config(config, kind), getattr(config.training, kind), train, val,
+            variant_dir(work_dir, kind), work_dir / "checkpoints" / VARIANTS_DIR / kind, prefixed(hooks, f"{kind}/"),
+            ctx)
+    on_main(current_context(), lambda: write_json(work_dir / VARIANTS_DIR / "variants.json", {"trained": list(kinds)}))
+    return results
+
+
+def _fit_counterfactual(
+    config: ProjectConfig, cf: CounterfactualConfig, steps: TrainConfig, train: Sequence[EditRecord],
+    val: Sequence[EditRecord], out: Path, checkpoints: Path, hooks: Sequence[TrainHook],
+    ctx: TaskContext, init: str | None = None,
+) -> tuple[CounterfactualModel, TrainResult | None]:
+    """Reuse the model in ``out``, else train one described by ``cf`` (from ``init`` when given) and save it there."""
+    device = resolve_device(config.editor.device)
     if (out / CONFIG_FILE).exists():
         return CounterfactualModel.load(out, device=device), None
-    init = config.tasks.init_counterfactual
     model = (CounterfactualModel.load(init, device=device) if init
-             else CounterfactualModel.from_config(config.counterfactual, device=device))
-    ctx = ctx or TaskContext(config=config, work_dir=work_dir)
+             else CounterfactualModel.from_config(cf, device=device))
     tc = config.training
     examples = [e for spec, records in by_task(train) for e in spec.counterfactual_examples(records, ctx, True)]
-    examples += label_swap_examples(examples, tc.label_swap_copies, tc.counterfactual.seed)
+    examples += label_swap_examples(examples, tc.label_swap_copies, steps.seed)
     val_examples = [e for spec, records in by_task(val) for e in spec.counterfactual_examples(records, ctx, False)]
-    result = train_counterfactual(
-        model, examples, val_examples,
-        tc.counterfactual, work_dir / "checkpoints" / "counterfactual", hooks=hooks,
-    )
+    result = train_counterfactual(model, examples, val_examples, steps, checkpoints, hooks=hooks,
+                                  desc=f"counterfactual ({cf.kind})")
     on_main(current_context(), lambda: model.save(out))
     return model, result
 
@@ -267,6 +305,8 @@ def train_components(
         "scope": lambda: train_scope(config, data.train, data.val, work_dir, prefixed(hooks, "scope/"))[1],
         "counterfactual": lambda: {"counterfactual": train_counterfactual_model(
             config, data.train, data.val, work_dir, prefixed(hooks, "counterfactual/"), ctx=ctx)[1]},
+        "variants": lambda: train_variants(config, data.train, data.val, work_dir, prefixed(hooks, "variants/"),
+                                           ctx=ctx),
     }
     for component in COMPONENTS:
         if component in only:
@@ -300,4 +340,4 @@ def train_editor(
 
 __all__ = ["COMPONENTS", "EditorTrainingReport", "TrainingData", "assemble_editor", "load_training_data",
            "pipeline_trains_base", "train_base", "train_components", "train_counterfactual_model", "train_editor",
-           "train_scope"]
+           "train_scope", "train_variants"]

@@ -38,6 +38,7 @@ def train_counterfactual(
     *,
     eval_limit: int = 64,
     hooks: Sequence[TrainHook] = (),
+    desc: str = "counterfactual",
 ) -> TrainResult:
     """Fit ``model`` to answer in-scope queries from their edit; selects on exact match."""
     examples = list(examples)
@@ -64,7 +65,7 @@ def train_counterfactual(
         eval_metric="exact_match",
         higher_is_better=True,
         hooks=hooks,
-        desc="counterfactual",
+        desc=desc,
     )
 
 

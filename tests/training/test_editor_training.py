@@ -95,6 +95,7 @@ class Recorder:
         monkeypatch.setattr(steps, "train_scope", trainer("scope", 4, lambda r: (None, {"scope_embedding": r,
                                                                                        "scope_cross": r})))
         monkeypatch.setattr(steps, "train_counterfactual_model", trainer("counterfactual", 5, lambda r: (None, r)))
+        monkeypatch.setattr(steps, "train_variants", trainer("variants", 6, lambda r: {"variant_causal_lora": r}))
 
 
 def convsent_record(i: int) -> EditRecord:
@@ -106,11 +107,11 @@ def test_one_orchestration_trains_the_tasks_judge_first_and_reports_each_compone
     recorder.install(monkeypatch)
     data = TrainingData([convsent_record(0)], [], [convsent_record(0)])
     report = train_components(config, data, tmp_path, hooks=[recorder])
-    assert recorder.calls == list(COMPONENTS) == ["judge", "base", "scope", "counterfactual"]
+    assert recorder.calls == list(COMPONENTS) == ["judge", "base", "scope", "counterfactual", "variants"]
     assert report.task == "convsent" and report.judge_accuracy == 0.75
-    assert report.steps == {"judge": 3, "base": 2, "scope": 8, "counterfactual": 5}
+    assert report.steps == {"judge": 3, "base": 2, "scope": 8, "counterfactual": 5, "variants": 6}
     assert set(report.seconds) == set(report.steps)
-    assert recorder.logged == ["judge/loss", "base/loss", "scope/loss", "counterfactual/loss"]
+    assert recorder.logged == ["judge/loss", "base/loss", "scope/loss", "counterfactual/loss", "variants/loss"]
 
 
 def test_a_task_without_a_judge_trains_none_and_one_component_alone_is_possible(tmp_path, config, monkeypatch):
@@ -118,7 +119,7 @@ def test_a_task_without_a_judge_trains_none_and_one_component_alone_is_possible(
     recorder.install(monkeypatch)
     records = synthetic_edits(2, seed=1)
     report = train_components(config, TrainingData(records, [], records), tmp_path)
-    assert recorder.calls == ["base", "scope", "counterfactual"] and report.judge_accuracy is None
+    assert recorder.calls == ["base", "scope", "counterfactual", "variants"] and report.judge_accuracy is None
     recorder.calls.clear()
     only = train_components(config, TrainingData(records, [], records), tmp_path, only=("scope",))
     assert recorder.calls == ["scope"] and set(only.results) == {"scope_embedding", "scope_cross"}
