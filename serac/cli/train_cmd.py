@@ -79,7 +79,7 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
         if component != "all":
             report = steps.train_components(cfg, data, work, hooks, only=(component,))
             console.print(f"{COMPONENT_NAMES.get(component, component)} ready in {work / component}"
-                          if report.results else f"{component}: none for task {report.task!r}")
+                          if report.results else _nothing_to_train(component, report.task))
             return
         editor, report = steps.train_editor(cfg, data.train, data.val, work, world=data.world, hooks=hooks)
     target = out if out is not None else Path(cfg.editor.artifact_dir)
@@ -89,3 +89,11 @@ def _train(cfg, data, work: Path, out: Optional[Path], component: str, console: 
         editor.save(target)
     console.print_json(json.dumps(report.summary()))
     console.print(f"editor packaged in {target}")
+
+
+def _nothing_to_train(component: str, task: str) -> str:
+    """Why `serac train --component X` trained nothing (its config asks for nothing to train)."""
+    if component == "variants":
+        return ("variants: none to train (evaluation.counterfactual_variants lists no variant with weights; "
+                "add causal_lora)")
+    return f"{component}: none for task {task!r}"
