@@ -61,6 +61,12 @@ class CounterfactualConfig:
     in_context_template: str | None = None
     """``in_context``: the prompt (fields edit_input, edit_label, query) the base LM answers;
     None: :data:`serac.models.in_context.DEFAULT_TEMPLATE`."""
+    label_hypothesis: bool = False
+    """Decoding: when the greedy answer is not the edit's label, the model scores both (summed token
+    log-probability, EOS included) and answers with the label when the label is at least as likely.
+    Greedy decoding of a small copy model can loop or stop early on a long, rare label ("Al- or or
+    or ..." for "Al-Oruba") that the model itself prefers once scored as a whole. Off for tasks whose
+    answers are not the label (ConvSent's responses)."""
     lora_name_or_path: str | None = None
     """The ``causal_lora`` variant (``evaluation.counterfactual_variants``): the pretrained causal LM its
     adapters train on; None: the base model's when ``base.kind`` is causal, else ``smollm2``."""

@@ -49,8 +49,16 @@ def assemble_editor(config: ProjectConfig, work_dir: str | Path, memory: EditMem
     device = resolve_device(config.editor.device)
     scope = ScopeClassifier.load(work_dir / SCOPE_DIR, device=device)
     base = load_base(config, work_dir)
-    counterfactual = load_counterfactual(work_dir / COUNTERFACTUAL_DIR, device, base)
+    counterfactual = with_decoding(load_counterfactual(work_dir / COUNTERFACTUAL_DIR, device, base), config)
     return SeracEditor(scope, counterfactual, base, memory, config.editor)
+
+
+def with_decoding(model: Counterfactual, config: ProjectConfig) -> Counterfactual:
+    """``model`` decoding as params say (``counterfactual.label_hypothesis``): a decoding choice, not
+    a trained one, so the project's params win over the trained artifact's; packaging saves it."""
+    if isinstance(model, CounterfactualModel):
+        model.label_hypothesis = config.counterfactual.label_hypothesis
+    return model
 
 
 def trained_variants(config: ProjectConfig) -> tuple[str, ...]:
@@ -86,5 +94,5 @@ def load_variants(config: ProjectConfig, work_dir: str | Path, base: BaseModel) 
         if not (directory / CONFIG_FILE).is_file():
             raise ArtifactError(f"{directory}: the {kind} counterfactual variant is not trained; run "
                                 f"`serac train --component variants` with the same params first")
-        variants[f"serac_{kind}"] = CounterfactualModel.load(directory, device=device)
+        variants[f"serac_{kind}"] = with_decoding(CounterfactualModel.load(directory, device=device), config)
     return variants

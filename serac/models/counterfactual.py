@@ -69,10 +69,13 @@ class Counterfactual(Protocol):
 class CounterfactualModel(nn.Module):
     """A :class:`TextToText` conditioned on (edit input, edit label, query)."""
 
-    def __init__(self, text_to_text: TextToText, template: str = CounterfactualConfig.template) -> None:
+    def __init__(self, text_to_text: TextToText, template: str = CounterfactualConfig.template,
+                 label_hypothesis: bool = False) -> None:
         super().__init__()
         self.text_to_text = text_to_text
         self.template = check_template(template)
+        self.label_hypothesis = label_hypothesis
+        """See :attr:`CounterfactualConfig.label_hypothesis`; saved with the model."""
 
     @property
     def kind(self) -> str:
@@ -84,7 +87,8 @@ class CounterfactualModel(nn.Module):
 
         Returned in eval mode, like transformers' ``from_pretrained``: call ``.train()`` to train.
         """
-        return cls(text_to_text_from_config(cfg), cfg.template).to(resolve_device(device)).eval()
+        model = cls(text_to_text_from_config(cfg), cfg.template, cfg.label_hypothesis)
+        return model.to(resolve_device(device)).eval()
 
     def format_inputs(
         self, edit_inputs: Sequence[str], edit_labels: Sequence[str], queries: Sequence[str]
@@ -113,31 +117,61 @@ class CounterfactualModel(nn.Module):
         """Greedy answers (label names for the classifier kind).
 
         A generated answer copied from the edit keeps the edit's own spelling (case,
-        accents, punctuation), which an uncased tokenizer cannot generate.
+        accents, punctuation), which an uncased tokenizer cannot generate. With
+        :attr:`label_hypothesis` the edit's label replaces a greedy answer the model finds less likely.
         """
-        answers = self.text_to_text.generate(self.format_inputs(edit_inputs, edit_labels, queries), batch_size)
+        inputs = self.format_inputs(edit_inputs, edit_labels, queries)
+        answers = self.text_to_text.generate(inputs, batch_size)
         if self.kind == "classifier":
             return answers
+        if self.label_hypothesis:
+            answers = self._prefer_label(inputs, answers, edit_labels, batch_size)
         tokenizer = self.text_to_text.tokenizer
         return [
             restore_surface(answer, (label, edit_input, query), tokenizer)
             for answer, label, edit_input, query in zip(answers, edit_labels, edit_inputs, queries)
         ]
 
+    def _prefer_label(self, inputs: Sequence[str], answers: Sequence[str], labels: Sequence[str],
+                      batch_size: int) -> list[str]:
+        """``answers`` with the label wherever the model scores it at least as high as its greedy answer."""
+        tokenizer = self.text_to_text.tokenizer
+        answers = list(answers)
+
+        def ids(text: str) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        rows = [i for i, (a, label) in enumerate(zip(answers, labels)) if label.strip() and ids(a) != ids(label)]
+        if not rows:
+            return answers
+        rescored = [inputs[i] for i in rows]
+        scores = self.text_to_text.sequence_logprob(
+            rescored + rescored, [answers[i] for i in rows] + [labels[i] for i in rows], batch_size
+        )
+        for j, i in enumerate(rows):
+            if scores[len(rows) + j] >= scores[j]:
+                answers[i] = labels[i]
+        return answers
+
     def save(self, directory: str | Path) -> Path:
         """config.json (kind, HF config, template, ...) + model.safetensors + tokenizer/."""
-        return self.text_to_text.save(directory, artifact_kind=ARTIFACT_KIND, extra={"template": self.template})
+        extra = {"template": self.template, "label_hypothesis": self.label_hypothesis}
+        return self.text_to_text.save(directory, artifact_kind=ARTIFACT_KIND, extra=extra)
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> CounterfactualModel:
         """Rebuild from :meth:`save`'s output; the saved template wins (the model was trained with it)."""
         info = read_artifact_info(directory, ARTIFACT_KIND)
-        template = (info.config.get("extra") or {}).get("template")
+        extra = info.config.get("extra") or {}
+        template, label_hypothesis = extra.get("template"), extra.get("label_hypothesis", False)
         if not isinstance(template, str):
             raise ArtifactError(f"{info.path / 'config.json'}: missing the counterfactual template")
+        if not isinstance(label_hypothesis, bool):
+            raise ArtifactError(f"{info.path / 'config.json'}: extra.label_hypothesis must be true or false, "
+                                f"got {label_hypothesis!r}")
         t2t = TextToText.load(directory, resolve_device(device), artifact_kind=ARTIFACT_KIND)
         try:
-            return cls(t2t, template).eval()
+            return cls(t2t, template, label_hypothesis).eval()
         except ValueError as exc:
             raise ArtifactError(f"{info.path / 'config.json'}: {exc}") from exc
 

@@ -203,6 +203,24 @@ class TextToText(nn.Module):
                 answers.extend(KINDS[self.kind].generate(self, batch, max_new_tokens))
         return answers
 
+    @torch.inference_mode()
+    def sequence_logprob(self, inputs: Sequence[str], targets: Sequence[str], batch_size: int = 32) -> list[float]:
+        """Per (input, target): the summed log-probability of the target's tokens and EOS, as
+        :meth:`loss` tokenises them (ValueError for the classifier kind)."""
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        logprob = KINDS[self.kind].logprob
+        if logprob is None:
+            raise ValueError(f"{self.kind}: no token-level likelihood")
+        scores: list[float] = []
+        with _eval_mode(self):
+            for start in range(0, len(inputs), batch_size):
+                stop = start + batch_size
+                scores.extend(logprob(self, list(inputs[start:stop]), list(targets[start:stop])).tolist())
+        return scores
+
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, directory: str | Path, *, artifact_kind: str = ARTIFACT_KIND, extra: dict | None = None) -> Path:

@@ -31,6 +31,9 @@ class Kind:
     auto_class_name: str
     loss: Callable[[TextToText, list[str], list[str]], torch.Tensor]
     generate: Callable[[TextToText, list[str], int], list[str]]
+    logprob: Callable[[TextToText, list[str], list[str]], torch.Tensor] | None = None
+    """Per example: the summed log-probability of the target's tokens and its EOS (None: the kind
+    has no token-level likelihood, e.g. the classifier)."""
     attach: Callable[[nn.Module], nn.Module] | None = None
     """Adds the kind's own modules (e.g. a copy head) to a freshly built transformers model."""
     adapter_only: bool = False
@@ -85,6 +88,20 @@ def _seq2seq_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> tor
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
+def _summed(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per row: the sum of ``log_probs`` (batch, length, vocab) at ``labels`` (IGNORE_INDEX skipped)."""
+    mask = labels != IGNORE_INDEX
+    picked = log_probs.float().gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(-1)
+
+
+def _seq2seq_logprob(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
+    decoder_mask = (labels != IGNORE_INDEX).long()
+    logits = t2t.model(**enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_mask).logits
+    return _summed(F.log_softmax(logits.float(), dim=-1), labels)
+
+
 def _greedy(t2t: TextToText, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int) -> torch.Tensor:
     return t2t.model.generate(
         input_ids=input_ids,
@@ -102,7 +119,8 @@ def _seq2seq_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -
     return _decode(t2t, _greedy(t2t, enc["input_ids"], enc["attention_mask"], max_new_tokens))
 
 
-def _copy_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+def _copy_log_probs(t2t: TextToText, inputs: list[str], targets: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The copy head's mixed log-distribution at every target position, and the padded labels."""
     enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
     out = t2t.model(
         **enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=(labels != IGNORE_INDEX).long(),
@@ -111,7 +129,16 @@ def _copy_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.
     log_probs = t2t.model.copy_head(
         out.decoder_hidden_states[-1], out.encoder_last_hidden_state, enc["attention_mask"], enc["input_ids"], out.logits
     )
+    return log_probs, labels
+
+
+def _copy_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    log_probs, labels = _copy_log_probs(t2t, inputs, targets)
     return F.nll_loss(log_probs.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def _copy_logprob(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    return _summed(*_copy_log_probs(t2t, inputs, targets))
 
 
 def _copy_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -> list[str]:
@@ -146,7 +173,8 @@ def _prompt_ids(t2t: TextToText, inputs: list[str]) -> list[list[int]]:
     return [list(x) for x in ids]
 
 
-def _causal_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+def _causal_batch(t2t: TextToText, inputs: list[str], targets: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of prompt + target rows (right-padded) and their labels (the prompt's masked)."""
     prompts, answers = _prompt_ids(t2t, inputs), _target_ids(t2t, targets)
     rows = [p + a for p, a in zip(prompts, answers)]
     label_rows = [[IGNORE_INDEX] * len(p) + a for p, a in zip(prompts, answers)]
@@ -155,11 +183,20 @@ def _causal_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torc
     input_ids = _pad(rows, t2t.pad_token_id).to(t2t.device)
     attention_mask = _pad([[1] * len(r) for r in rows], 0).to(t2t.device)
     labels = _pad(label_rows, IGNORE_INDEX).to(t2t.device)
-    logits = t2t.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return t2t.model(input_ids=input_ids, attention_mask=attention_mask).logits, labels
+
+
+def _causal_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    logits, labels = _causal_batch(t2t, inputs, targets)
     # Token t predicts token t+1.
     return F.cross_entropy(
         logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
     )
+
+
+def _causal_logprob(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    logits, labels = _causal_batch(t2t, inputs, targets)
+    return _summed(F.log_softmax(logits[:, :-1].float(), dim=-1), labels[:, 1:])
 
 
 def _causal_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -> list[str]:
@@ -190,10 +227,11 @@ def _classifier_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int
 
 
 KINDS: dict[str, Kind] = {
-    "seq2seq": Kind("AutoModelForSeq2SeqLM", _seq2seq_loss, _seq2seq_generate),
-    "seq2seq_copy": Kind("AutoModelForSeq2SeqLM", _copy_loss, _copy_generate, attach_copy_head),
-    "causal": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate),
-    "causal_lora": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate, attach_lora, adapter_only=True),
+    "seq2seq": Kind("AutoModelForSeq2SeqLM", _seq2seq_loss, _seq2seq_generate, _seq2seq_logprob),
+    "seq2seq_copy": Kind("AutoModelForSeq2SeqLM", _copy_loss, _copy_generate, _copy_logprob, attach_copy_head),
+    "causal": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate, _causal_logprob),
+    "causal_lora": Kind("AutoModelForCausalLM", _causal_loss, _causal_generate, _causal_logprob, attach_lora,
+                        adapter_only=True),
     "classifier": Kind("AutoModelForSequenceClassification", _classifier_loss, _classifier_generate),
 }
 """The registry of text-to-text kinds; ``CounterfactualConfig.kind`` / ``BaseModelConfig.kind`` index it."""

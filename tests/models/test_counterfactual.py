@@ -121,3 +121,44 @@ def test_from_config_builds_the_offline_default(kind):
         assert answers[0] in cfg.labels
     else:
         assert len(model.text_to_text.model.decoder.bert.encoder.layer) == 1
+
+
+def test_label_hypothesis_replaces_a_less_likely_greedy_answer(monkeypatch):
+    model = tiny_counterfactual()
+    train(model, EDIT_LABELS, QUERIES, max_steps=300)
+    looping = ["lyon lyon lyon lyon", "nice", "gr", "red"]  # what greedy decoding of a small model can do
+    monkeypatch.setattr(model.text_to_text, "generate", lambda inputs, batch_size=32: list(looping))
+    assert model.answer(EDIT_INPUTS, EDIT_LABELS, QUERIES) == looping  # off: the greedy answers as they are
+    model.label_hypothesis = True
+    assert model.answer(EDIT_INPUTS, EDIT_LABELS, QUERIES) == EDIT_LABELS
+
+
+def test_label_hypothesis_keeps_an_answer_the_model_prefers(monkeypatch):
+    model = tiny_counterfactual()
+    model.label_hypothesis = True
+    monkeypatch.setattr(model.text_to_text, "generate", lambda inputs, batch_size=32: ["paris", "nice"])
+    scored = []
+
+    def logprob(inputs, targets, batch_size=32):
+        scored.append(list(targets))
+        return [-1.0 if t == "paris" else -2.0 for t in targets]  # the greedy answer is the likelier one
+
+    monkeypatch.setattr(model.text_to_text, "sequence_logprob", logprob)
+    assert model.answer(EDIT_INPUTS[:2], EDIT_LABELS[:2], QUERIES[:2]) == ["paris", "nice"]
+    assert scored == [["paris", "lyon"]]  # only the answer that differs from its label is rescored
+
+
+def test_label_hypothesis_is_saved_with_the_model(tmp_path):
+    model = tiny_counterfactual()
+    model.label_hypothesis = True
+    model.save(tmp_path / "cf")
+    assert CounterfactualModel.load(tmp_path / "cf").label_hypothesis is True
+    path = tmp_path / "cf" / "config.json"
+    meta = json.loads(path.read_text())
+    meta["config"]["extra"]["label_hypothesis"] = "yes"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="config.json.*label_hypothesis"):
+        CounterfactualModel.load(tmp_path / "cf")
+    del meta["config"]["extra"]["label_hypothesis"]  # artifacts saved before the option: greedy answers
+    path.write_text(json.dumps(meta))
+    assert CounterfactualModel.load(tmp_path / "cf").label_hypothesis is False

@@ -217,3 +217,25 @@ def test_embeddings_tied_tells_a_tied_encoder_decoder_from_an_untied_one():
     tie_encoder_decoder_embeddings(t2t.model)
     assert embeddings_tied(t2t.model)
     assert not embeddings_tied(tiny_classifier().model)  # no encoder/decoder pair
+
+
+@pytest.mark.parametrize("kind", ["seq2seq", "seq2seq_copy", "causal"])
+def test_sequence_logprob_is_the_summed_loss_and_ignores_padding(kind):
+    t2t = tiny_causal() if kind == "causal" else tiny_seq2seq(kind=kind)
+    train(t2t, INPUTS, TARGETS, max_steps=400)
+    scores = t2t.sequence_logprob(INPUTS, TARGETS, batch_size=len(INPUTS))
+    assert scores == pytest.approx(t2t.sequence_logprob(INPUTS, TARGETS, batch_size=1), abs=1e-4)
+    for inp, target, score in zip(INPUTS, TARGETS, scores):
+        n_tokens = len(t2t.tokenizer(target, add_special_tokens=False)["input_ids"]) + 1  # + EOS
+        with torch.no_grad():
+            assert score == pytest.approx(-t2t.loss([inp], [target]).item() * n_tokens, rel=1e-4)
+        assert score < 0
+    # the trained targets are likelier than a swapped one
+    assert scores[0] > t2t.sequence_logprob(INPUTS[:1], TARGETS[1:2])[0]
+
+
+def test_sequence_logprob_needs_a_token_level_model():
+    with pytest.raises(ValueError, match="no token-level likelihood"):
+        tiny_classifier().sequence_logprob(["the claim is correct"], ["true"])
+    with pytest.raises(ValueError, match="1 inputs but 2 targets"):
+        tiny_seq2seq().sequence_logprob(["a"], ["b", "c"])
