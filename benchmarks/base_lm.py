@@ -76,6 +76,38 @@ def time_base(base, queries: list[str], batch: int, reps: int) -> dict:
             "tokens_per_s": tokens / total_s if total_s else float("nan")}
 
 
+def time_rerank(queries: list[str], reps1: int, reps64: int = 5) -> dict:
+    """The rerank scope's cross-encoder on ``scope.top_k`` candidates per query (params.yaml), at
+    batch 1 and 64: what routing adds on top of embedding + search when the scope kind is rerank.
+    Its cost does not depend on the memory's size (always top_k pairs); the weights are MiniLM's
+    (a trained cross-encoder has the same shape, so the same latency)."""
+    import torch
+
+    from serac.config import load_config
+    from serac.models.scope import CrossEncoderScope
+
+    scope_cfg = load_config("params.yaml").scope
+    if scope_cfg.kind not in ("rerank", "cross_encoder"):
+        return {"kind": scope_cfg.kind, "note": "no cross-encoder in params.yaml's scope"}
+    cross = CrossEncoderScope.from_pretrained(scope_cfg.encoder, max_length=scope_cfg.max_length).eval()
+    k = scope_cfg.top_k
+
+    def timed(batch: int, reps: int) -> dict:
+        latencies = []
+        for r in range(reps):
+            chunk = [queries[(r * batch + j) % len(queries)] for j in range(batch)]
+            edits = [queries[(r * batch + j + 1 + c) % len(queries)] for j in range(batch) for c in range(k)]
+            pairs = [q for q in chunk for _ in range(k)]
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                cross.score(edits, pairs, batch_size=64)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        return {"batch": batch, "reps": reps, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99)}
+
+    timed(1, 2)  # warm-up
+    return {"kind": scope_cfg.kind, "top_k": k, "batch1": timed(1, reps1), "batch64": timed(64, reps64)}
+
+
 def routing(sizes: list[int], out: Path) -> dict[int, dict]:
     """Routing latency per memory size, measured by benchmarks/scale.py (memories reused when built)."""
     scale_out = out / "scale"
@@ -111,6 +143,10 @@ def main() -> None:
     print(f"[{time.strftime('%H:%M:%S')}] base LM {args.base}: loaded in {load_s:.1f}s; timing", flush=True)
     gen = {"batch1": time_base(base, queries, 1, args.reps1), "batch32": time_base(base, queries, 32, args.reps32)}
     del base
+    print(f"[{time.strftime('%H:%M:%S')}] rerank cross-encoder: timing", flush=True)
+    rerank = time_rerank(queries, args.reps1)
+    rerank1 = rerank["batch1"]["p50_ms"] if "batch1" in rerank else 0.0
+    rerank64 = rerank["batch64"]["p50_ms"] / 64 if "batch64" in rerank else 0.0
     sizes = [int(s) for s in args.route_sizes.split(",") if s]
     route = routing(sizes, out) if sizes else {}
     overhead = {}
@@ -121,6 +157,10 @@ def main() -> None:
             "route_p50_ms_per_query_batch64": batched,
             "ratio_batch1": r["batch1"]["p50_ms"] / gen["batch1"]["p50_ms"],
             "ratio_batched": batched / gen["batch32"]["p50_ms_per_query"],
+            # + the rerank cross-encoder (worst case: every query has a candidate above rerank_above)
+            "with_rerank_p50_ms_batch1": r["batch1"]["p50_ms"] + rerank1,
+            "with_rerank_ratio_batch1": (r["batch1"]["p50_ms"] + rerank1) / gen["batch1"]["p50_ms"],
+            "with_rerank_ratio_batched": (batched + rerank64) / gen["batch32"]["p50_ms_per_query"],
         }
     report = {
         "benchmark": "base LM generation latency and SERAC routing overhead",
@@ -130,6 +170,7 @@ def main() -> None:
         "queries": "CounterFact + zsRE test edit inputs (prepared splits)" if Path("data/prepared").exists()
         else "built-in list",
         "generation": gen,
+        "rerank": rerank,
         "routing_overhead": overhead,
         "anchor": "WISE: +3% (merge) to +7% (retrieve, 3k edits) inference overhead",
     }
@@ -139,10 +180,12 @@ def main() -> None:
         print(f"| {g['batch']} | {g['p50_ms']:.0f} | {g['p99_ms']:.0f} | {g['p50_ms_per_query']:.0f} | "
               f"{g['tokens_per_s']:.1f} |")
     if overhead:
-        print("\n| edits in memory | routing p50 ms (batch 1) | overhead batch 1 | overhead batched |\n|---|---|---|---|")
+        print("\n| edits in memory | routing p50 ms (batch 1) | overhead batch 1 | overhead batched "
+              "| + rerank p50 ms (batch 1) | overhead batch 1 | overhead batched |\n|---|---|---|---|---|---|---|")
         for size, o in overhead.items():
             print(f"| {int(size):,} | {o['route_p50_ms_batch1']:.1f} | {o['ratio_batch1']:.1%} | "
-                  f"{o['ratio_batched']:.1%} |")
+                  f"{o['ratio_batched']:.1%} | {o['with_rerank_p50_ms_batch1']:.1f} | "
+                  f"{o['with_rerank_ratio_batch1']:.1%} | {o['with_rerank_ratio_batched']:.1%} |")
     print(f"wrote {out / 'base_lm.json'}")
 
 
