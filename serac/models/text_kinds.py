@@ -81,10 +81,16 @@ def _teacher_forcing(t2t: TextToText, inputs: list[str], targets: list[str]) -> 
     return enc, labels, t2t.model.prepare_decoder_input_ids_from_labels(labels=labels)
 
 
-def _seq2seq_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+def _seq2seq_logits(t2t: TextToText, inputs: list[str], targets: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder logits at every target position (teacher forcing) and the padded labels."""
     enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
     decoder_mask = (labels != IGNORE_INDEX).long()
     logits = t2t.model(**enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_mask).logits
+    return logits, labels
+
+
+def _seq2seq_loss(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
+    logits, labels = _seq2seq_logits(t2t, inputs, targets)
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
@@ -96,9 +102,7 @@ def _summed(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _seq2seq_logprob(t2t: TextToText, inputs: list[str], targets: list[str]) -> torch.Tensor:
-    enc, labels, decoder_input_ids = _teacher_forcing(t2t, inputs, targets)
-    decoder_mask = (labels != IGNORE_INDEX).long()
-    logits = t2t.model(**enc, decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_mask).logits
+    logits, labels = _seq2seq_logits(t2t, inputs, targets)
     return _summed(F.log_softmax(logits.float(), dim=-1), labels)
 
 
