@@ -131,7 +131,8 @@ def _copy_log_probs(t2t: TextToText, inputs: list[str], targets: list[str]) -> t
         output_hidden_states=True,
     )
     log_probs = t2t.model.copy_head(
-        out.decoder_hidden_states[-1], out.encoder_last_hidden_state, enc["attention_mask"], enc["input_ids"], out.logits
+        out.decoder_hidden_states[-1], out.encoder_last_hidden_state, enc["attention_mask"], enc["input_ids"], out.logits,
+        decoder_input_ids,
     )
     return log_probs, labels
 
@@ -162,7 +163,7 @@ def _copy_generate(t2t: TextToText, inputs: list[str], max_new_tokens: int) -> l
         )
         log_probs = model.copy_head(
             out.decoder_hidden_states[-1][:, -1:], encoder_outputs.last_hidden_state, enc["attention_mask"],
-            enc["input_ids"], out.logits[:, -1:],
+            enc["input_ids"], out.logits[:, -1:], ids,
         )
         nxt = log_probs[:, 0].argmax(-1).masked_fill(done, t2t.pad_token_id)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
