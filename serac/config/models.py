@@ -27,6 +27,10 @@ class ScopeConfig:
     """``rerank`` only: a query whose best embedding probability is at or below this keeps its
     embedding scores and skips the cross-encoder (it is out of scope at any threshold above
     this); 0 reranks every query. Only ambiguous queries then pay for cross-encoder passes."""
+    rerank_mix: float = 0.0
+    """``cross_encoder`` / ``rerank``: a candidate's scope probability is ``(1 - w) * cross +
+    w * embedding`` with ``w = rerank_mix`` (an average of the two trained classifiers on the
+    same pair); 0 is the cross-encoder alone. Needs no training: applied to a stored classifier."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("embedding", "cross_encoder", "rerank"):
@@ -35,6 +39,8 @@ class ScopeConfig:
             raise ConfigError("scope.top_k must be >= 1")
         if not 0.0 <= self.rerank_above < 1.0:
             raise ConfigError(f"scope.rerank_above must be in [0, 1), got {self.rerank_above}")
+        if not 0.0 <= self.rerank_mix <= 1.0:
+            raise ConfigError(f"scope.rerank_mix must be in [0, 1], got {self.rerank_mix}")
 
 
 COUNTERFACTUAL_KINDS = ("seq2seq", "seq2seq_copy", "causal", "causal_lora", "classifier", "in_context")

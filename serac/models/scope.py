@@ -352,8 +352,9 @@ class ScopeClassifier:
         flat = self.cross.score(edits, pair_queries, batch_size=batch_size)
         bounds = np.cumsum([0] + [len(candidate_edit_texts[i]) for i in crossed])
         out = list(embedded)
+        w = self.config.rerank_mix
         for i, start, end in zip(crossed, bounds[:-1], bounds[1:]):
-            out[i] = flat[start:end]
+            out[i] = flat[start:end] if w == 0.0 else ((1.0 - w) * flat[start:end] + w * embedded[i]).astype(np.float32)
         return out
 
     def reranked(self, embedded: Sequence[np.ndarray]) -> list[int]:

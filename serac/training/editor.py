@@ -170,7 +170,7 @@ def _routing_of(stored: ScopeConfig, config: ProjectConfig, kind: str) -> ScopeC
     """``stored`` (what the weights were trained with) with ``config``'s routing settings, which need no training."""
     scope = config.scope
     return replace(stored, kind=kind, top_k=scope.top_k, rerank_above=scope.rerank_above,
-                   max_cross_candidates=scope.max_cross_candidates)
+                   rerank_mix=scope.rerank_mix, max_cross_candidates=scope.max_cross_candidates)
 
 
 def _with_routing(scope: ScopeClassifier, config: ProjectConfig, out: Path) -> ScopeClassifier:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -145,6 +146,23 @@ def test_rerank_sends_only_queries_above_rerank_above_to_the_cross_encoder(monke
     np.testing.assert_array_equal(out[1], clf.embedding.probs_from_cosine(low))
     with pytest.raises(ConfigError, match="rerank_above"):
         ScopeConfig(kind="rerank", rerank_above=1.0)
+
+
+@pytest.mark.parametrize("kind", ["rerank", "cross_encoder"])
+def test_rerank_mix_averages_the_cross_encoder_with_the_embedding_probability(kind):
+    cosines = [np.array([0.9, 0.6], dtype=np.float32), np.array([0.2, 0.8], dtype=np.float32)]
+    queries, texts = QUERIES[:2], [EDITS[:2], EDITS[1:3]]
+    cross_only = ScopeClassifier(ScopeConfig(kind=kind), tiny_embedding(), tiny_cross())
+    mixed = ScopeClassifier(replace(cross_only.config, rerank_mix=0.25), cross_only.embedding, cross_only.cross)
+    for c, t, q, got in zip(cosines, texts, queries, mixed.score_batch(queries, texts, cosines)):
+        want = 0.75 * cross_only.cross.score(t, [q] * 2) + 0.25 * cross_only.embedding.probs_from_cosine(c)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert got.dtype == np.float32
+    all_embedding = ScopeClassifier(replace(cross_only.config, rerank_mix=1.0), cross_only.embedding, cross_only.cross)
+    for c, got in zip(cosines, all_embedding.score_batch(queries, texts, cosines)):
+        np.testing.assert_allclose(got, cross_only.embedding.probs_from_cosine(c), atol=1e-6)
+    with pytest.raises(ConfigError, match="rerank_mix"):
+        ScopeConfig(kind=kind, rerank_mix=1.5)
 
 
 def test_classifier_delegates_embedding_to_its_embedding_scope():

@@ -147,9 +147,11 @@ def test_a_trained_embedding_scope_is_reused_when_the_kind_gains_a_cross_encoder
     again, third = train_scope(rerank, train, val, tmp_path)
     assert third == {"scope_embedding": None} and again.cross is not None and again.config == scope.config
     # routing settings and the kind need no training: a reused classifier takes them (and keeps its cross-encoder)
-    wider = replace(rerank, scope=replace(rerank.scope, top_k=4, rerank_above=0.3))
-    assert train_scope(wider, train, val, tmp_path)[0].config == replace(scope.config, top_k=4, rerank_above=0.3)
+    wider = replace(rerank, scope=replace(rerank.scope, top_k=4, rerank_above=0.3, rerank_mix=0.5))
+    assert train_scope(wider, train, val, tmp_path)[0].config == replace(
+        scope.config, top_k=4, rerank_above=0.3, rerank_mix=0.5)
     assert ScopeClassifier.load(tmp_path / "scope").config.rerank_above == 0.3
+    assert ScopeClassifier.load(tmp_path / "scope").config.rerank_mix == 0.5
     plain = train_scope(config, train, val, tmp_path)[0]
     assert plain.config.kind == "embedding" and plain.cross is not None
     assert train_scope(rerank, train, val, tmp_path)[1] == {"scope_embedding": None}  # nothing retrained
