@@ -20,9 +20,12 @@ builds such queries from the data, deterministically:
    cluster from every template of the edit's own inputs; none of the template's answers is
    the edit's label or ground truth; no content word in common with the edit's own
    templates (after :data:`STOPWORDS`, compared by their first :data:`STEM_CHARS` letters, so
-   "The location of {} is" is not a negative of "{} is located in"); seen at least ``min_count`` times (answer sets of
-   one-off templates are too thin to trust); and the query is none of the edit's in-scope
-   inputs.
+   "The location of {} is" is not a negative of "{} is located in"); at least one content word
+   in the template ("{} is in", "{}, from" name no relation: "Smirnoff is in" may well ask
+   where Smirnoff was founded); seen at least ``min_count`` times (answer sets of one-off
+   templates are too thin to trust); and the query is none of the edit's in-scope inputs.
+   An edit whose own templates have no content word at all ("Hinkley Glacier, in -> Europe")
+   gets no queries: nothing in its wording tells which relations are other ones.
 
 Records without a subject, or whose subject does not occur in their input, get no
 queries. Mining on the training edits and filling with a held-out edit's subject gives a
@@ -205,6 +208,9 @@ def same_subject_queries(
             continue
         own_clusters = frozenset().union(*(bank.clusters_of(t) for t in own))
         own_words = frozenset().union(*(content_stems(t) for t in own))
+        if not own_words:  # "{}, in", "{} is from": the wording names no relation, so none is safely another
+            out.append([])
+            continue
         banned_answers = _record_answers(rec)
         in_scope = {rec.edit_input, *(e.input for e in rec.in_scope)}
         queries: list[str] = []
@@ -212,7 +218,7 @@ def same_subject_queries(
         for idx in order:
             t = pool[int(idx)]
             if (t.cluster in own_clusters or t.text in own or bank.cluster_answers[t.cluster] & banned_answers
-                    or pool_words[int(idx)] & own_words):
+                    or not pool_words[int(idx)] or pool_words[int(idx)] & own_words):
                 continue
             query = t.fill(rec.subject)
             if query in in_scope or query in queries:

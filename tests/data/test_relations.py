@@ -86,6 +86,19 @@ def test_a_reworded_relation_is_banned_by_its_word_stems():
     assert "The location of Space Needle is" not in queries and queries
 
 
+def test_templates_without_content_words_are_never_negatives():
+    # "{} is in" names no relation: "Space Needle is in" may ask the edit's own one
+    world = [*_world(), _fact("Tate Modern", "{} is in", "Oslo", "Vienna"), _fact("Prado", "{} is in", "Lisbon", "Madrid")]
+    bank = mine_templates(world)
+    assert "{} is in" in {t.text for t in bank.templates}
+    edit = _fact("Space Needle", "{} was designed by", "Tokyo", "Seattle")
+    [queries] = same_subject_queries([edit], bank, per_edit=10, seed=0)
+    assert queries and "Space Needle is in" not in queries
+    # an edit worded without content words ("X, in -> Europe") could be any relation: no negatives
+    wordless = _fact("Hinkley Glacier", "{}, in", "Europe", "Antarctica")
+    assert same_subject_queries([wordless], bank, per_edit=10, seed=0) == [[]]
+
+
 def test_generator_is_deterministic_and_independent_of_record_order():
     world = _world()
     bank = mine_templates(world)
